@@ -1,0 +1,1 @@
+"""Pure value types and the exchange's numeric rules. Nothing here does I/O."""

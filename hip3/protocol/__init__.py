@@ -1,0 +1,1 @@
+"""Hyperliquid wire protocol: action builders, signing, message shapes. Nothing here does I/O."""
