@@ -102,7 +102,7 @@ def noop_action() -> Action:
 
 
 def approve_agent_action(agent_address: str, agent_name: str, nonce: int) -> Action:
-    """The user-signed approveAgent action before the chain fields are added (signing adds them)."""
+    """approveAgent before signing: pass it through `prepare_user_signed_action` to add the chain fields."""
     return {
         "type": "approveAgent",
         "agentAddress": agent_address.lower(),
