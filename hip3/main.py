@@ -1,0 +1,42 @@
+"""What `trio-run hip3.main --config FILE [--check]` runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import trio
+
+from hip3.launch import EXIT_INVALID, load_or_report, preflight
+
+EXIT_NOT_BUILT = 3
+NOT_BUILT = (
+    "hip3: this build validates configuration and keys only (use --check); the feed, execution and "
+    "position tracking come with the next issues, and the bot will not pretend to trade before they exist"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trio-run hip3.main", description="Run the hip3 bot.")
+    parser.add_argument("--config", required=True, metavar="FILE", help="configuration file (TOML)")
+    parser.add_argument(
+        "--check", action="store_true", help="validate, print what would run, and exit without connecting"
+    )
+    return parser
+
+
+async def run(config_path: str, *, check_only: bool) -> int:
+    cfg = load_or_report(config_path)
+    if cfg is None:
+        return EXIT_INVALID
+    if check_only:
+        return preflight(cfg)
+    await trio.lowlevel.checkpoint()
+    print(NOT_BUILT, file=sys.stderr)
+    return EXIT_NOT_BUILT
+
+
+async def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    return await run(args.config, check_only=args.check)
