@@ -1,0 +1,1 @@
+"""A local Hyperliquid-compatible exchange. Imports only hip3.core and hip3.protocol, never the bot."""
