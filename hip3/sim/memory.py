@@ -1,0 +1,121 @@
+"""In-memory transports: the simulated exchange and its client share one Trio process.
+
+`SimHttpTransport` is an httpx transport that answers /info and /exchange by calling the engine;
+`MemoryWsServer` serves WebSocket sessions over `trio.testing.memory_stream_pair` through trio-websocket. No
+socket is opened, so under MockClock every timeout and delay happens at an exact virtual time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import httpx
+import trio
+import trio.testing
+import trio_websocket
+
+from hip3.sim.ws_session import ExchangeEndpoints, WsSession
+
+HTTP_OK = 200
+HTTP_NOT_FOUND = 404
+HTTP_UNPROCESSABLE = 422
+DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
+DEFAULT_IDLE_TIMEOUT_S = 60.0
+CLOSE_TIMEOUT_S = 5.0
+
+
+def _response(status: int, body: object) -> httpx.Response:
+    if status != HTTP_OK and isinstance(body, str):
+        return httpx.Response(status, text=body)
+    return httpx.Response(
+        status, content=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+
+
+class SimHttpTransport(httpx.AsyncBaseTransport):
+    """POST /info and POST /exchange answered by the engine, in process."""
+
+    def __init__(self, exchange: ExchangeEndpoints) -> None:
+        self._exchange = exchange
+        self._routes = {"/info": exchange.info, "/exchange": exchange.exchange}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await trio.lowlevel.checkpoint()
+        route = self._routes.get(request.url.path)
+        if request.method != "POST" or route is None:
+            return httpx.Response(HTTP_NOT_FOUND, text="Not Found")
+        body = await request.aread()
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            return httpx.Response(HTTP_UNPROCESSABLE, text=f"{DESERIALIZE_ERROR}: {exc}")
+        status, answer = route(payload)
+        return _response(status, answer)
+
+
+async def _drain_outbox(ws: trio_websocket.WebSocketConnection, session: WsSession) -> None:
+    with contextlib.suppress(trio_websocket.ConnectionClosed):
+        async for text in session.outbox:
+            await ws.send_message(text)
+
+
+async def _read_frames(
+    ws: trio_websocket.WebSocketConnection, session: WsSession, idle_timeout_s: float
+) -> None:
+    """Hand client frames to the session until the client goes quiet, leaves, or cannot keep up."""
+    while not session.overflowed.is_set():
+        with trio.move_on_after(idle_timeout_s) as idle:
+            message = await ws.get_message()
+        if idle.cancelled_caught:
+            return
+        session.on_text(message if isinstance(message, str) else message.decode(errors="replace"))
+
+
+async def serve_session(
+    exchange: ExchangeEndpoints, ws: trio_websocket.WebSocketConnection, idle_timeout_s: float
+) -> None:
+    """One WebSocket connection, from accept to close; the server closes it after `idle_timeout_s` quiet."""
+    session = WsSession(exchange)
+    session.open()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_drain_outbox, ws, session)
+            with contextlib.suppress(trio_websocket.ConnectionClosed):
+                await _read_frames(ws, session, idle_timeout_s)
+            nursery.cancel_scope.cancel()
+    finally:
+        session.close()
+        # Shielded so a cancelled server still says goodbye; bounded so a silent peer cannot hang it.
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT_S):
+            await ws.aclose()
+
+
+class MemoryWsServer:
+    """Accepts WebSocket connections made over memory streams; each runs in the server's nursery."""
+
+    def __init__(
+        self,
+        exchange: ExchangeEndpoints,
+        nursery: trio.Nursery,
+        *,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    ) -> None:
+        self._exchange = exchange
+        self._nursery = nursery
+        self.idle_timeout_s = idle_timeout_s
+        self.connections = 0
+
+    async def connect(
+        self, client_nursery: trio.Nursery, resource: str = "/ws"
+    ) -> trio_websocket.WebSocketConnection:
+        """Open a client connection; its reader task runs in `client_nursery`."""
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+        self._nursery.start_soon(self._accept, server_stream)
+        self.connections += 1
+        return await trio_websocket.wrap_client_stream(client_nursery, client_stream, "sim.local", resource)  # type: ignore[arg-type]
+
+    async def _accept(self, stream: trio.abc.Stream) -> None:
+        request = await trio_websocket.wrap_server_stream(self._nursery, stream)
+        ws = await request.accept()
+        await serve_session(self._exchange, ws, self.idle_timeout_s)
