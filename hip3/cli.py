@@ -12,6 +12,7 @@ from hip3 import __version__
 from hip3.config import config_warnings, render_effective
 from hip3.launch import EXIT_INVALID, EXIT_OK, load_or_report
 from hip3.main import run as run_main
+from hip3.sim import cli as sim_cli
 
 
 def check_config(path: str) -> int:
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--check", action="store_true", help="validate and print what would run; connect nowhere"
     )
+
+    sim = commands.add_parser("sim", help="run the local Hyperliquid-compatible exchange on loopback")
+    sim_cli.add_arguments(sim)
     return parser
 
 
@@ -55,4 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check-config":
         return check_config(args.file)
+    if args.command == "sim":
+        return sim_cli.run(args)
     return run_bot(args.config, args.check)

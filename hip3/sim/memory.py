@@ -7,7 +7,6 @@ socket is opened, so under MockClock every timeout and delay happens at an exact
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import httpx
@@ -15,14 +14,13 @@ import trio
 import trio.testing
 import trio_websocket
 
-from hip3.sim.ws_session import ExchangeEndpoints, WsSession
+from hip3.sim.ws_serve import DEFAULT_IDLE_TIMEOUT_S, TrioWebsocketFrames, serve_session
+from hip3.sim.ws_session import ExchangeEndpoints
 
 HTTP_OK = 200
 HTTP_NOT_FOUND = 404
 HTTP_UNPROCESSABLE = 422
 DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
-DEFAULT_IDLE_TIMEOUT_S = 60.0
-CLOSE_TIMEOUT_S = 5.0
 
 
 def _response(status: int, body: object) -> httpx.Response:
@@ -54,43 +52,6 @@ class SimHttpTransport(httpx.AsyncBaseTransport):
         return _response(status, answer)
 
 
-async def _drain_outbox(ws: trio_websocket.WebSocketConnection, session: WsSession) -> None:
-    with contextlib.suppress(trio_websocket.ConnectionClosed):
-        async for text in session.outbox:
-            await ws.send_message(text)
-
-
-async def _read_frames(
-    ws: trio_websocket.WebSocketConnection, session: WsSession, idle_timeout_s: float
-) -> None:
-    """Hand client frames to the session until the client goes quiet, leaves, or cannot keep up."""
-    while not session.overflowed.is_set():
-        with trio.move_on_after(idle_timeout_s) as idle:
-            message = await ws.get_message()
-        if idle.cancelled_caught:
-            return
-        session.on_text(message if isinstance(message, str) else message.decode(errors="replace"))
-
-
-async def serve_session(
-    exchange: ExchangeEndpoints, ws: trio_websocket.WebSocketConnection, idle_timeout_s: float
-) -> None:
-    """One WebSocket connection, from accept to close; the server closes it after `idle_timeout_s` quiet."""
-    session = WsSession(exchange)
-    session.open()
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_drain_outbox, ws, session)
-            with contextlib.suppress(trio_websocket.ConnectionClosed):
-                await _read_frames(ws, session, idle_timeout_s)
-            nursery.cancel_scope.cancel()
-    finally:
-        session.close()
-        # Shielded so a cancelled server still says goodbye; bounded so a silent peer cannot hang it.
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT_S):
-            await ws.aclose()
-
-
 class MemoryWsServer:
     """Accepts WebSocket connections made over memory streams; each runs in the server's nursery."""
 
@@ -118,4 +79,4 @@ class MemoryWsServer:
     async def _accept(self, stream: trio.abc.Stream) -> None:
         request = await trio_websocket.wrap_server_stream(self._nursery, stream)
         ws = await request.accept()
-        await serve_session(self._exchange, ws, self.idle_timeout_s)
+        await serve_session(self._exchange, TrioWebsocketFrames(ws), self.idle_timeout_s)

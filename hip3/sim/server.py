@@ -1,0 +1,132 @@
+"""The loopback exchange: the engine and its market process behind Hypercorn (Trio worker) on one port.
+
+`POST /info`, `POST /exchange` and `GET /ws` (WebSocket), as the real API. It binds to loopback unless told
+otherwise, because it accepts any signature from a funded test account.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from functools import partial
+
+import attrs
+import hypercorn.config
+import hypercorn.trio
+import trio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from hip3.core.clock import WallClock, system_wall_ms
+from hip3.sim.driver import run_market
+from hip3.sim.engine import SimExchange
+from hip3.sim.market_process import MarketProcess
+from hip3.sim.scenario import Scenario
+from hip3.sim.ws_serve import StarletteFrames, serve_session
+from hip3.sim.ws_session import ExchangeEndpoints
+
+HTTP_OK = 200
+HTTP_UNPROCESSABLE = 422
+DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
+
+
+class BindRefused(ValueError):
+    """A non-loopback bind address without explicit permission."""
+
+
+def check_bind_host(host: str, *, allow_remote: bool) -> None:
+    if allow_remote:
+        return
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise BindRefused(
+            f"refusing to bind {host}: the simulator serves loopback only unless --allow-remote is given"
+        )
+
+
+def _answer(status: int, body: object) -> Response:
+    if status != HTTP_OK and isinstance(body, str):
+        return Response(body, status_code=status, media_type="text/plain")
+    return Response(
+        json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json"
+    )
+
+
+def create_app(exchange: ExchangeEndpoints, *, idle_timeout_s: float) -> Starlette:
+    async def post_json(request: Request, handle: Callable[[object], tuple[int, object]]) -> Response:
+        try:
+            payload = json.loads(await request.body())
+        except ValueError as exc:
+            return Response(
+                f"{DESERIALIZE_ERROR}: {exc}", status_code=HTTP_UNPROCESSABLE, media_type="text/plain"
+            )
+        return _answer(*handle(payload))
+
+    async def info(request: Request) -> Response:
+        return await post_json(request, exchange.info)
+
+    async def exchange_endpoint(request: Request) -> Response:
+        return await post_json(request, exchange.exchange)
+
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await serve_session(exchange, StarletteFrames(websocket), idle_timeout_s)
+
+    return Starlette(
+        routes=[
+            Route("/info", info, methods=["POST"]),
+            Route("/exchange", exchange_endpoint, methods=["POST"]),
+            WebSocketRoute("/ws", websocket_endpoint),
+        ]
+    )
+
+
+@attrs.frozen
+class RunningSim:
+    exchange: SimExchange
+    http_url: str  # e.g. http://127.0.0.1:8545
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.http_url.removeprefix("http") + "/ws"
+
+
+def _hypercorn_config(host: str, port: int) -> hypercorn.config.Config:
+    config = hypercorn.config.Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.loglevel = "WARNING"
+    return config
+
+
+async def run_sim_server(
+    scenario: Scenario,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8545,
+    fund: Sequence[tuple[str, Decimal]] = (),
+    allow_remote: bool = False,
+    wall_clock: WallClock = system_wall_ms,
+    task_status: trio.TaskStatus[RunningSim] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the scenario's exchange until cancelled; reports the engine and the bound URL when ready."""
+    check_bind_host(host, allow_remote=allow_remote)
+    exchange = SimExchange(scenario, wall_ms=wall_clock)
+    for user, usdc in fund:
+        exchange.fund(user, usdc)
+    app = create_app(exchange, idle_timeout_s=scenario.ws_idle_timeout_s)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run_market, MarketProcess(scenario), exchange)
+        serve = partial(hypercorn.trio.serve, app, _hypercorn_config(host, port))  # type: ignore[arg-type]
+        binds: list[str] = await nursery.start(serve)
+        task_status.started(RunningSim(exchange=exchange, http_url=binds[0]))

@@ -1,0 +1,108 @@
+"""Serving one WebSocket connection with a `WsSession`, whatever carries the frames.
+
+Two carriers exist: trio-websocket over memory streams (in-process tests) and Starlette's WebSocket under
+Hypercorn (the loopback server). Both are adapted to `FrameConnection`, so the connection's life — greeting,
+reader, writer, the 60 s idle close, the goodbye — is written once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Protocol
+
+import trio
+import trio_websocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from hip3.sim.ws_session import ExchangeEndpoints, WsSession
+
+DEFAULT_IDLE_TIMEOUT_S = 60.0
+CLOSE_TIMEOUT_S = 5.0
+
+
+class ConnectionGone(Exception):
+    """The client closed the connection or it broke."""
+
+
+class FrameConnection(Protocol):
+    async def receive(self) -> str: ...  # raises ConnectionGone
+    async def send(self, text: str) -> None: ...  # raises ConnectionGone
+    async def close(self) -> None: ...
+
+
+class TrioWebsocketFrames:
+    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
+        self._ws = ws
+
+    async def receive(self) -> str:
+        try:
+            message = await self._ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            raise ConnectionGone from None
+        return message if isinstance(message, str) else message.decode(errors="replace")
+
+    async def send(self, text: str) -> None:
+        try:
+            await self._ws.send_message(text)
+        except trio_websocket.ConnectionClosed:
+            raise ConnectionGone from None
+
+    async def close(self) -> None:
+        await self._ws.aclose()
+
+
+class StarletteFrames:
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+
+    async def receive(self) -> str:
+        message = await self._websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise ConnectionGone
+        text = message.get("text")
+        return text if text is not None else (message.get("bytes") or b"").decode(errors="replace")
+
+    async def send(self, text: str) -> None:
+        try:
+            await self._websocket.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            raise ConnectionGone from None
+
+    async def close(self) -> None:
+        with contextlib.suppress(RuntimeError, OSError):
+            await self._websocket.close()
+
+
+async def _drain_outbox(connection: FrameConnection, session: WsSession) -> None:
+    with contextlib.suppress(ConnectionGone):
+        async for text in session.outbox:
+            await connection.send(text)
+
+
+async def _read_frames(connection: FrameConnection, session: WsSession, idle_timeout_s: float) -> None:
+    """Hand client frames to the session until the client goes quiet, leaves, or cannot keep up."""
+    while not session.overflowed.is_set():
+        with trio.move_on_after(idle_timeout_s) as idle:
+            text = await connection.receive()
+        if idle.cancelled_caught:
+            return
+        session.on_text(text)
+
+
+async def serve_session(
+    exchange: ExchangeEndpoints, connection: FrameConnection, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+) -> None:
+    """One connection from accept to close; the server closes it after `idle_timeout_s` without a message."""
+    session = WsSession(exchange)
+    session.open()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_drain_outbox, connection, session)
+            with contextlib.suppress(ConnectionGone):
+                await _read_frames(connection, session, idle_timeout_s)
+            nursery.cancel_scope.cancel()
+    finally:
+        session.close()
+        # Shielded so a cancelled server still says goodbye; bounded so a silent peer cannot hang it.
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT_S):
+            await connection.close()
