@@ -17,9 +17,11 @@ import trio
 from hip3.core.clock import trio_wall_clock
 from hip3.sim.driver import run_market
 from hip3.sim.engine import SimExchange
+from hip3.sim.faults import SimFaults, run_fault_schedule
 from hip3.sim.market_process import MarketProcess
 from hip3.sim.memory import MemoryWsServer, SimHttpTransport
 from hip3.sim.scenario import Scenario
+from hip3.sim.transport_faults import TransportFaults
 
 WALL_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 BASE_URL = "http://sim.local"
@@ -29,6 +31,7 @@ BASE_URL = "http://sim.local"
 class MemorySim:
     exchange: SimExchange
     process: MarketProcess
+    faults: SimFaults
     ws_server: MemoryWsServer
     http_transport: SimHttpTransport
 
@@ -48,7 +51,12 @@ async def run_memory_sim(
     for user, usdc in fund:
         exchange.fund(user, usdc)
     process = MarketProcess(scenario)
+    faults = SimFaults(exchange, process, TransportFaults())
     async with trio.open_nursery() as nursery:
         await nursery.start(run_market, process, exchange)
-        ws_server = MemoryWsServer(exchange, nursery, idle_timeout_s=scenario.ws_idle_timeout_s)
-        task_status.started(MemorySim(exchange, process, ws_server, SimHttpTransport(exchange)))
+        await nursery.start(run_fault_schedule, scenario.faults, faults)
+        ws_server = MemoryWsServer(
+            exchange, nursery, idle_timeout_s=scenario.ws_idle_timeout_s, faults=faults.transport
+        )
+        http = SimHttpTransport(exchange, faults.transport)
+        task_status.started(MemorySim(exchange, process, faults, ws_server, http))

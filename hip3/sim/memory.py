@@ -14,12 +14,14 @@ import trio
 import trio.testing
 import trio_websocket
 
+from hip3.sim.transport_faults import TransportFaults
 from hip3.sim.ws_serve import DEFAULT_IDLE_TIMEOUT_S, TrioWebsocketFrames, serve_session
 from hip3.sim.ws_session import ExchangeEndpoints
 
 HTTP_OK = 200
 HTTP_NOT_FOUND = 404
 HTTP_UNPROCESSABLE = 422
+HTTP_TOO_MANY_REQUESTS = 429
 DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
 
 
@@ -34,8 +36,9 @@ def _response(status: int, body: object) -> httpx.Response:
 class SimHttpTransport(httpx.AsyncBaseTransport):
     """POST /info and POST /exchange answered by the engine, in process."""
 
-    def __init__(self, exchange: ExchangeEndpoints) -> None:
+    def __init__(self, exchange: ExchangeEndpoints, faults: TransportFaults | None = None) -> None:
         self._exchange = exchange
+        self._faults = faults or TransportFaults()
         self._routes = {"/info": exchange.info, "/exchange": exchange.exchange}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -43,6 +46,8 @@ class SimHttpTransport(httpx.AsyncBaseTransport):
         route = self._routes.get(request.url.path)
         if request.method != "POST" or route is None:
             return httpx.Response(HTTP_NOT_FOUND, text="Not Found")
+        if self._faults.take("rest_rate_limited"):
+            return httpx.Response(HTTP_TOO_MANY_REQUESTS, content=b"null")
         body = await request.aread()
         try:
             payload = json.loads(body)
@@ -61,9 +66,11 @@ class MemoryWsServer:
         nursery: trio.Nursery,
         *,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        faults: TransportFaults | None = None,
     ) -> None:
         self._exchange = exchange
         self._nursery = nursery
+        self._faults = faults or TransportFaults()
         self.idle_timeout_s = idle_timeout_s
         self.connections = 0
 
@@ -79,4 +86,4 @@ class MemoryWsServer:
     async def _accept(self, stream: trio.abc.Stream) -> None:
         request = await trio_websocket.wrap_server_stream(self._nursery, stream)
         ws = await request.accept()
-        await serve_session(self._exchange, TrioWebsocketFrames(ws), self.idle_timeout_s)
+        await serve_session(self._exchange, TrioWebsocketFrames(ws), self.idle_timeout_s, self._faults)

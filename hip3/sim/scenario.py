@@ -7,6 +7,7 @@ without the dex prefix; the exchange calls them `dex:NAME` on builder dexes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 import attrs
@@ -68,6 +69,15 @@ class AccountDef:
 
 
 @attrs.frozen(kw_only=True)
+class FaultDef:
+    """A fault injected `at_ms` after the exchange starts: a `SimFaults` method name and its arguments."""
+
+    at_ms: int
+    kind: str
+    params: Mapping[str, object] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
 class Scenario:
     seed: int = 1
     is_mainnet: bool = False  # which signature source ("a" mainnet, "b" testnet) the exchange accepts
@@ -82,3 +92,4 @@ class Scenario:
     fees: FeeDef = FeeDef()
     dexes: tuple[DexDef, ...] = ()
     accounts: tuple[AccountDef, ...] = ()
+    faults: tuple[FaultDef, ...] = ()

@@ -15,6 +15,10 @@ Format (all keys optional unless said; defaults are those of hip3.sim.scenario):
     spread_bps = 8                    # funding_multiplier; `process` overrides process_defaults
     [[accounts]]                      # address, usdc
     address = "0x…"
+    [[faults]]                        # at_ms (after start), kind (a hip3.sim.faults.SimFaults method name)
+    at_ms = 30000                     # and that method's arguments as further keys, e.g.
+    kind = "halt_market"              # coin = "xyz:TSLA"
+    coin = "xyz:TSLA"
 
 Decimal fields keep the literal exactly: TOML floats are read with `parse_float=Decimal`, so `0.1` is
 Decimal("0.1"), never the binary float. The random process's statistics (volatility_bps, jump_probability, …)
@@ -37,7 +41,8 @@ import attrs
 
 from hip3.core.market import PERP_MAX_DECIMALS, MarketKey, MarketSpec
 from hip3.core.rounding import is_valid_price
-from hip3.sim.scenario import AccountDef, DexDef, FeeDef, MarketDef, MarketProcessDef, Scenario
+from hip3.sim.faults import fault_problem
+from hip3.sim.scenario import AccountDef, DexDef, FaultDef, FeeDef, MarketDef, MarketProcessDef, Scenario
 
 SCENARIO_PACKAGE = "hip3.sim"
 SCENARIO_DIR = "scenarios"
@@ -155,7 +160,7 @@ TOP_FIELDS: Mapping[str, _Field] = {
     "schedule_cancel_daily_cap": _Field(_integer, _at_least(0)),
     "ws_idle_timeout_s": _Field(_real, _positive),
 }
-TOP_TABLES = ("fees", "process_defaults", "dexes", "accounts")
+TOP_TABLES = ("fees", "process_defaults", "dexes", "accounts", "faults")
 FEE_FIELDS: Mapping[str, _Field] = {"taker_bps": _Field(_decimal), "maker_bps": _Field(_decimal)}
 PROCESS_FIELDS: Mapping[str, _Field] = {
     "volatility_bps": _Field(_real, _at_least(0)),
@@ -292,9 +297,10 @@ def _read_scenario(document: Mapping[str, Any], reader: _Reader) -> Scenario | N
     )
     dexes = _read_dexes(document, defaults, reader)
     accounts = _read_accounts(document, reader)
+    faults = _read_faults(document, reader)
     if reader.problems:
         return None
-    return Scenario(**top, fees=fees, dexes=dexes, accounts=accounts)
+    return Scenario(**top, fees=fees, dexes=dexes, accounts=accounts, faults=faults)
 
 
 def _read_dexes(document: Mapping[str, Any], defaults: dict[str, Any], reader: _Reader) -> tuple[DexDef, ...]:
@@ -384,6 +390,27 @@ def _read_accounts(document: Mapping[str, Any], reader: _Reader) -> tuple[Accoun
         {index: account.address for index, account in accounts.items()}, "accounts", "address", reader
     )
     return tuple(accounts.values())
+
+
+def _read_faults(document: Mapping[str, Any], reader: _Reader) -> tuple[FaultDef, ...]:
+    faults: list[FaultDef] = []
+    for index, table in enumerate(reader.array_of_tables(document, "faults", "faults")):
+        path = f"faults[{index}]"
+        at_ms, kind = table.get("at_ms"), table.get("kind")
+        if type(at_ms) is not int or at_ms < 0:
+            reader.add(
+                f"{path}.at_ms", f"required: whole milliseconds after start, ≥ 0, got {_describe(at_ms)}"
+            )
+            continue
+        if not isinstance(kind, str):
+            reader.add(f"{path}.kind", f"required: the name of a fault, got {_describe(kind)}")
+            continue
+        params = {key: value for key, value in table.items() if key not in ("at_ms", "kind")}
+        if (problem := fault_problem(kind, params)) is not None:
+            reader.add(path, problem)
+            continue
+        faults.append(FaultDef(at_ms=at_ms, kind=kind, params=params))
+    return tuple(faults)
 
 
 def _check_unique(names: Mapping[int, str], path: str, what: str, reader: _Reader) -> None:

@@ -25,13 +25,16 @@ from starlette.websockets import WebSocket
 from hip3.core.clock import WallClock, system_wall_ms
 from hip3.sim.driver import run_market
 from hip3.sim.engine import SimExchange
+from hip3.sim.faults import SimFaults, run_fault_schedule
 from hip3.sim.market_process import MarketProcess
 from hip3.sim.scenario import Scenario
+from hip3.sim.transport_faults import TransportFaults
 from hip3.sim.ws_serve import StarletteFrames, serve_session
 from hip3.sim.ws_session import ExchangeEndpoints
 
 HTTP_OK = 200
 HTTP_UNPROCESSABLE = 422
+HTTP_TOO_MANY_REQUESTS = 429
 DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
 
 
@@ -62,8 +65,14 @@ def _answer(status: int, body: object) -> Response:
     )
 
 
-def create_app(exchange: ExchangeEndpoints, *, idle_timeout_s: float) -> Starlette:
+def create_app(
+    exchange: ExchangeEndpoints, *, idle_timeout_s: float, faults: TransportFaults | None = None
+) -> Starlette:
+    transport_faults = faults or TransportFaults()
+
     async def post_json(request: Request, handle: Callable[[object], tuple[int, object]]) -> Response:
+        if transport_faults.take("rest_rate_limited"):
+            return Response("null", status_code=HTTP_TOO_MANY_REQUESTS, media_type="application/json")
         try:
             payload = json.loads(await request.body())
         except ValueError as exc:
@@ -80,7 +89,7 @@ def create_app(exchange: ExchangeEndpoints, *, idle_timeout_s: float) -> Starlet
 
     async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
-        await serve_session(exchange, StarletteFrames(websocket), idle_timeout_s)
+        await serve_session(exchange, StarletteFrames(websocket), idle_timeout_s, transport_faults)
 
     return Starlette(
         routes=[
@@ -94,6 +103,7 @@ def create_app(exchange: ExchangeEndpoints, *, idle_timeout_s: float) -> Starlet
 @attrs.frozen
 class RunningSim:
     exchange: SimExchange
+    faults: SimFaults
     http_url: str  # e.g. http://127.0.0.1:8545
 
     @property
@@ -124,9 +134,11 @@ async def run_sim_server(
     exchange = SimExchange(scenario, wall_ms=wall_clock)
     for user, usdc in fund:
         exchange.fund(user, usdc)
-    app = create_app(exchange, idle_timeout_s=scenario.ws_idle_timeout_s)
+    faults = SimFaults(exchange, MarketProcess(scenario), TransportFaults())
+    app = create_app(exchange, idle_timeout_s=scenario.ws_idle_timeout_s, faults=faults.transport)
     async with trio.open_nursery() as nursery:
-        await nursery.start(run_market, MarketProcess(scenario), exchange)
+        await nursery.start(run_market, faults.process, exchange)
+        await nursery.start(run_fault_schedule, scenario.faults, faults)
         serve = partial(hypercorn.trio.serve, app, _hypercorn_config(host, port))  # type: ignore[arg-type]
         binds: list[str] = await nursery.start(serve)
-        task_status.started(RunningSim(exchange=exchange, http_url=binds[0]))
+        task_status.started(RunningSim(exchange=exchange, faults=faults, http_url=binds[0]))

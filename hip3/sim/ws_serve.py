@@ -14,6 +14,7 @@ import trio
 import trio_websocket
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from hip3.sim.transport_faults import TransportFaults
 from hip3.sim.ws_session import ExchangeEndpoints, WsSession
 
 DEFAULT_IDLE_TIMEOUT_S = 60.0
@@ -73,10 +74,20 @@ class StarletteFrames:
             await self._websocket.close()
 
 
-async def _drain_outbox(connection: FrameConnection, session: WsSession) -> None:
+async def _write_frames(
+    connection: FrameConnection, session: WsSession, faults: TransportFaults, done: trio.CancelScope
+) -> None:
     with contextlib.suppress(ConnectionGone):
         async for text in session.outbox:
+            if faults.spend_frame():
+                break
             await connection.send(text)
+    done.cancel()
+
+
+async def _drop_when_told(disconnect: trio.Event, done: trio.CancelScope) -> None:
+    await disconnect.wait()
+    done.cancel()
 
 
 async def _read_frames(connection: FrameConnection, session: WsSession, idle_timeout_s: float) -> None:
@@ -90,19 +101,27 @@ async def _read_frames(connection: FrameConnection, session: WsSession, idle_tim
 
 
 async def serve_session(
-    exchange: ExchangeEndpoints, connection: FrameConnection, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    exchange: ExchangeEndpoints,
+    connection: FrameConnection,
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    faults: TransportFaults | None = None,
 ) -> None:
-    """One connection from accept to close; the server closes it after `idle_timeout_s` without a message."""
-    session = WsSession(exchange)
-    session.open()
+    """One connection from accept to close; the server closes it after `idle_timeout_s` without a message,
+    when the client cannot keep up, or when a transport fault says to drop it."""
+    faults = faults or TransportFaults()
+    session: WsSession | None = None
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_drain_outbox, connection, session)
+            session = WsSession(exchange, faults=faults, delays=nursery)
+            session.open()
+            nursery.start_soon(_write_frames, connection, session, faults, nursery.cancel_scope)
+            nursery.start_soon(_drop_when_told, faults.disconnect, nursery.cancel_scope)
             with contextlib.suppress(ConnectionGone):
                 await _read_frames(connection, session, idle_timeout_s)
             nursery.cancel_scope.cancel()
     finally:
-        session.close()
+        if session is not None:
+            session.close()
         # Shielded so a cancelled server still says goodbye; bounded so a silent peer cannot hang it.
         with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT_S):
             await connection.close()

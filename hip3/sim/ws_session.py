@@ -23,6 +23,7 @@ from hip3.sim.events import (
     TradesPrinted,
     UserFilled,
 )
+from hip3.sim.transport_faults import TransportFaults
 
 GREETING = "Websocket connection established."
 OUTBOX_SIZE = 10_000
@@ -65,8 +66,17 @@ def _subscription_key(subscription: dict[str, Any]) -> SubscriptionKey | None:
 
 
 class WsSession:
-    def __init__(self, exchange: ExchangeEndpoints, *, outbox_size: int = OUTBOX_SIZE) -> None:
+    def __init__(
+        self,
+        exchange: ExchangeEndpoints,
+        *,
+        faults: TransportFaults | None = None,
+        delays: trio.Nursery | None = None,
+        outbox_size: int = OUTBOX_SIZE,
+    ) -> None:
         self._exchange = exchange
+        self._faults = faults or TransportFaults()
+        self._delays = delays  # where delayed frames wait; without it delays are not applied
         self._subscriptions: dict[SubscriptionKey, dict[str, Any]] = {}
         self.outbox_send, self.outbox = trio.open_memory_channel[str](outbox_size)
         self.overflowed = trio.Event()
@@ -150,7 +160,11 @@ class WsSession:
             status, body = 400, f"unknown post request type {kind!r}"
         if status != HTTP_OK:
             response = {"type": "error", "payload": f"{status} {body}"}
-        self._send("post", {"id": request_id, "response": response})
+        if self._faults.take("drop_post_responses"):
+            return
+        self._send(
+            "post", {"id": request_id, "response": response}, delay_s=self._faults.post_response_delay_s
+        )
 
     # -- exchange events ------------------------------------------------------------------------------
 
@@ -168,16 +182,30 @@ class WsSession:
             case MidsChanged(dex=dex, mids=mids) if ("allMids", dex) in self._subscriptions:
                 self._send("allMids", {"mids": mids})
             case OrderUpdated(user=user, update=update) if ("orderUpdates", user) in self._subscriptions:
-                self._send("orderUpdates", [update])
+                if not self._faults.take("drop_order_updates"):
+                    self._send("orderUpdates", [update])
             case UserFilled(user=user, fill=fill) if ("userFills", user) in self._subscriptions:
-                self._send("userFills", {"user": user, "fills": [fill]})
+                self._send_user_fill(user, fill)
             case _:
                 pass
 
+    def _send_user_fill(self, user: str, fill: dict[str, Any]) -> None:
+        copies = 2 if self._faults.take("duplicate_user_fills") else 1
+        for _ in range(copies):
+            self._send("userFills", {"user": user, "fills": [fill]}, delay_s=self._faults.user_fills_delay_s)
+
     # -- outbox ---------------------------------------------------------------------------------------
 
-    def _send(self, channel: str, data: object, *, with_data: bool = True) -> None:
-        self._send_raw(_frame(channel, data) if with_data else json.dumps({"channel": channel}))
+    def _send(self, channel: str, data: object, *, with_data: bool = True, delay_s: float = 0.0) -> None:
+        text = _frame(channel, data) if with_data else json.dumps({"channel": channel})
+        if delay_s > 0 and self._delays is not None:
+            self._delays.start_soon(self._send_later, delay_s, text)
+        else:
+            self._send_raw(text)
+
+    async def _send_later(self, delay_s: float, text: str) -> None:
+        await trio.sleep(delay_s)
+        self._send_raw(text)
 
     def _send_raw(self, text: str) -> None:
         if self.overflowed.is_set():
