@@ -227,6 +227,8 @@ class TradingEngine:
         return self.users.get(address.lower()) if isinstance(address, str) else None
 
     def add_listener(self, listener: Callable[[SimEvent], None]) -> Callable[[], None]:
+        if not self._listeners:
+            self._baseline_reported_markets()
         self._listeners.append(listener)
 
         def remove() -> None:
@@ -234,6 +236,12 @@ class TradingEngine:
                 self._listeners.remove(listener)
 
         return remove
+
+    def _baseline_reported_markets(self) -> None:
+        """Without listeners nothing is flushed; start change detection from the books as they are now."""
+        for market in self.markets.values():
+            market.reported_top = (market.book.top(True), market.book.top(False))
+            market.reported_mid = market.mid()
 
     def emit(self, event: SimEvent) -> None:
         for listener in list(self._listeners):
