@@ -29,7 +29,17 @@ from hip3.sim.events import (
     TradesPrinted,
     UserFilled,
 )
-from hip3.sim.ledger import ZERO, Account, FeeSplit, apply_fill, fee_split, increase_of, usdc, wire_price
+from hip3.sim.ledger import (
+    ZERO,
+    Account,
+    FeeSplit,
+    amount_wire,
+    apply_fill,
+    fee_split,
+    increase_of,
+    usdc,
+    wire_price,
+)
 from hip3.sim.scenario import DexDef, MarketDef, Scenario
 
 MARKET_MAKER: Final = "0x00000000000000000000000000000000000000aa"
@@ -688,16 +698,16 @@ class TradingEngine:
         mid = market.mid()
         bid, ask = market.book.best_bid(), market.book.best_ask()
         return {
-            "funding": "0",
+            "funding": "0.0",
             "openInterest": to_wire(market.open_interest),
             "prevDayPx": to_wire(market.prev_day_px),
-            "dayNtlVlm": to_wire(usdc(market.day_ntl_vlm)),
+            "dayNtlVlm": amount_wire(usdc(market.day_ntl_vlm)),
             "premium": None,
             "oraclePx": to_wire(market.oracle_px),
             "markPx": to_wire(market.mark_px),
             "midPx": None if mid is None else to_wire(wire_price(mid)),
             "impactPxs": None if bid is None or ask is None else [to_wire(bid), to_wire(ask)],
-            "dayBaseVlm": to_wire(market.day_base_vlm),
+            "dayBaseVlm": amount_wire(market.day_base_vlm),
         }
 
     def l2_book(self, market: Market) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from hip3.core.rounding import to_wire
 from hip3.sim import errors_text
 from hip3.sim.book import RestingOrder
 from hip3.sim.engine_exchange import Market, OrderRecord, TradingEngine, UserState, order_summary
-from hip3.sim.ledger import ZERO, usdc, wire_price
+from hip3.sim.ledger import ZERO, amount_wire, usdc, wire_price
 
 MAX_FILLS: Final = 2000
 BASE_REQUEST_CAP: Final = 10_000
@@ -119,7 +119,7 @@ class InfoHandler:
     def _perp_dex(self, name: str) -> dict[str, Any]:
         dex = next(d for d in self.core.scenario.dexes if d.name == name)
         markets = sorted(self._markets(name), key=lambda m: m.coin)
-        caps = [[m.coin, to_wire(m.definition.oi_cap_usd)] for m in markets if m.definition.oi_cap_usd]
+        caps = [[m.coin, amount_wire(m.definition.oi_cap_usd)] for m in markets if m.definition.oi_cap_usd]
         return {
             "name": dex.name,
             "fullName": dex.full_name,
@@ -127,7 +127,9 @@ class InfoHandler:
             "oracleUpdater": None,
             "feeRecipient": None,
             "assetToStreamingOiCap": caps,
-            "assetToFundingMultiplier": [[m.coin, to_wire(m.definition.funding_multiplier)] for m in markets],
+            "assetToFundingMultiplier": [
+                [m.coin, amount_wire(m.definition.funding_multiplier)] for m in markets
+            ],
         }
 
     def _l2_book(self, request: Mapping[str, Any]) -> object:
@@ -151,8 +153,8 @@ class InfoHandler:
             "assetPositions": [{"type": "oneWay", "position": p} for p in positions],
             "marginSummary": _summary(value, ntl, value - signed_ntl, margin),
             "crossMarginSummary": _summary(value - margin, ZERO, value - margin, ZERO),
-            "crossMaintenanceMarginUsed": "0",
-            "withdrawable": to_wire(usdc(max(ZERO, value - margin - order_margin))),
+            "crossMaintenanceMarginUsed": "0.0",
+            "withdrawable": amount_wire(usdc(max(ZERO, value - margin - order_margin))),
             "time": self.core.now_ms(),
         }
 
@@ -169,18 +171,18 @@ class InfoHandler:
             "coin": market.coin,
             "szi": to_wire(pos.szi),
             "entryPx": to_wire(wire_price(pos.entry_px)),
-            "positionValue": to_wire(usdc(value)),
-            "unrealizedPnl": to_wire(usdc(upnl)),
-            "returnOnEquity": to_wire(usdc(upnl / isolated_margin)),
+            "positionValue": amount_wire(usdc(value)),
+            "unrealizedPnl": amount_wire(usdc(upnl)),
+            "returnOnEquity": amount_wire(usdc(upnl / isolated_margin)),
             "liquidationPx": None,
-            "marginUsed": to_wire(usdc(margin_used)),
+            "marginUsed": amount_wire(usdc(margin_used)),
             "maxLeverage": market.spec.max_leverage,
             "leverage": {
                 "type": "isolated",
                 "value": leverage,
-                "rawUsd": to_wire(usdc(isolated_margin - pos.szi * pos.entry_px)),
+                "rawUsd": amount_wire(usdc(isolated_margin - pos.szi * pos.entry_px)),
             },
-            "cumFunding": {"allTime": "0", "sinceOpen": "0", "sinceChange": "0"},
+            "cumFunding": {"allTime": "0.0", "sinceOpen": "0.0", "sinceChange": "0.0"},
         }
 
     def _open_orders(self, request: Mapping[str, Any], *, frontend: bool) -> list[dict[str, Any]]:
@@ -291,10 +293,10 @@ def _margin_table(max_leverage: int) -> dict[str, Any]:
 
 def _summary(value: Decimal, ntl: Decimal, raw: Decimal, margin: Decimal) -> dict[str, str]:
     return {
-        "accountValue": to_wire(usdc(value)),
-        "totalNtlPos": to_wire(usdc(ntl)),
-        "totalRawUsd": to_wire(usdc(raw)),
-        "totalMarginUsed": to_wire(usdc(margin)),
+        "accountValue": amount_wire(usdc(value)),
+        "totalNtlPos": amount_wire(usdc(ntl)),
+        "totalRawUsd": amount_wire(usdc(raw)),
+        "totalMarginUsed": amount_wire(usdc(margin)),
     }
 
 

@@ -10,6 +10,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import attrs
 
+from hip3.core.rounding import to_wire
+
 USDC_QUANTUM = Decimal("0.000001")
 PRICE_QUANTUM = Decimal("0.00000001")  # computed prices (average, entry) on the wire: 8 decimals at most
 GROWTH_MODE_FACTOR = Decimal("0.1")
@@ -19,6 +21,12 @@ ZERO = Decimal(0)
 
 def usdc(value: Decimal) -> Decimal:
     return value.quantize(USDC_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def amount_wire(value: Decimal) -> str:
+    """Money and amounts as the real API writes them: a float's text, so a whole number keeps ".0"."""
+    text = to_wire(value)
+    return text if "." in text else f"{text}.0"
 
 
 def wire_price(value: Decimal) -> Decimal:

@@ -201,7 +201,7 @@ def test_entry_price_in_clearinghouse_state() -> None:
     h.order_status(TSLA, BUY, "420", "2", Tif.IOC)
     position = h.info(type="clearinghouseState", user=USER, dex="xyz")["assetPositions"][0]["position"]
     assert position["szi"] == "2" and position["entryPx"] == "410"
-    assert position["leverage"] == {"type": "isolated", "value": 10, "rawUsd": "-738"}  # 82 - 820
+    assert position["leverage"] == {"type": "isolated", "value": 10, "rawUsd": "-738.0"}  # 82 - 820
 
 
 @pytest.mark.parametrize(
@@ -329,7 +329,7 @@ def test_update_leverage() -> None:
     h.quotes("xyz:TSLA", [], [("400", "1")])
     h.order_status(TSLA, BUY, "400", "1", Tif.IOC)
     position = h.info(type="clearinghouseState", user=USER, dex="xyz")["assetPositions"][0]["position"]
-    assert position["leverage"]["value"] == 5 and position["marginUsed"] == "86"  # at mark 430
+    assert position["leverage"]["value"] == 5 and position["marginUsed"] == "86.0"  # at mark 430
 
 
 def test_events_in_order(h: Harness) -> None:

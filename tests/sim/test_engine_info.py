@@ -46,8 +46,8 @@ def test_spot_meta_and_perp_dexs(h: Harness) -> None:
             "deployer": "0x5e89b26d8d66da9888c835c9bfcc2aa51813e152",
             "oracleUpdater": None,
             "feeRecipient": None,
-            "assetToStreamingOiCap": [["xyz:TSLA", "1000000"]],
-            "assetToFundingMultiplier": [["xyz:SILVER", "1"], ["xyz:TSLA", "1"]],
+            "assetToStreamingOiCap": [["xyz:TSLA", "1000000.0"]],
+            "assetToFundingMultiplier": [["xyz:SILVER", "1.0"], ["xyz:TSLA", "1.0"]],
         },
     ]
 
@@ -56,9 +56,9 @@ def test_meta_and_asset_ctxs(h: Harness) -> None:
     meta, ctxs = h.info(type="metaAndAssetCtxs", dex="xyz")
     assert meta == h.info(type="meta", dex="xyz")
     assert ctxs[0] == {
-        "funding": "0", "openInterest": "0", "prevDayPx": "430", "dayNtlVlm": "0", "premium": None,
+        "funding": "0.0", "openInterest": "0", "prevDayPx": "430", "dayNtlVlm": "0.0", "premium": None,
         "oraclePx": "430", "markPx": "430", "midPx": "430", "impactPxs": ["429.9", "430.1"],
-        "dayBaseVlm": "0",
+        "dayBaseVlm": "0.0",
     }  # fmt: skip
     assert ctxs[1]["midPx"] is None
 
@@ -106,13 +106,15 @@ def test_clearinghouse_state_shape(h: Harness) -> None:
     assert empty == {
         "assetPositions": [],
         "marginSummary": {
-            "accountValue": "10000", "totalNtlPos": "0", "totalRawUsd": "10000", "totalMarginUsed": "0",
+            "accountValue": "10000.0", "totalNtlPos": "0.0",
+            "totalRawUsd": "10000.0", "totalMarginUsed": "0.0",
         },
         "crossMarginSummary": {
-            "accountValue": "10000", "totalNtlPos": "0", "totalRawUsd": "10000", "totalMarginUsed": "0",
+            "accountValue": "10000.0", "totalNtlPos": "0.0",
+            "totalRawUsd": "10000.0", "totalMarginUsed": "0.0",
         },
-        "crossMaintenanceMarginUsed": "0",
-        "withdrawable": "10000",
+        "crossMaintenanceMarginUsed": "0.0",
+        "withdrawable": "10000.0",
         "time": START_MS,
     }  # fmt: skip
     h.order_status(TSLA, Side.BUY, "430.1", "0.1", Tif.IOC)
