@@ -12,6 +12,7 @@ from tests.conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "hip3"
 PURE_LAYERS = {"core": {"hip3.core"}, "protocol": {"hip3.core", "hip3.protocol"}}
+SIMULATOR_MAY_IMPORT = {"hip3.core", "hip3.protocol", "hip3.sim"}
 IO_MODULES = {"socket", "httpx", "trio_websocket", "sqlite3", "requests", "urllib", "subprocess", "os"}
 ORACLE_ONLY = {"hyperliquid", "eth_account", "web3"}
 
@@ -41,3 +42,11 @@ def test_hip3_never_imports_the_sdk() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
         for module in imported_modules(path):
             assert module.split(".")[0] not in ORACLE_ONLY, f"{path}: imports {module} (test oracle only)"
+
+
+def test_the_simulator_never_imports_the_bot() -> None:
+    for path in sorted((PACKAGE / "sim").rglob("*.py")):
+        for module in imported_modules(path):
+            if module.split(".")[0] == "hip3":
+                allowed = any(module == a or module.startswith(a + ".") for a in SIMULATOR_MAY_IMPORT)
+                assert allowed, f"{path}: imports {module}; the simulator uses only core, protocol and sim"
