@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import attrs
 
-from hip3.core.market import MarginMode, MarketKey, MarketSpec
+from hip3.core.market import MarketSpec
 from hip3.core.rounding import is_valid_price, to_wire
 from hip3.sim import errors_text
 from hip3.sim.book import Book, RestingOrder
@@ -40,7 +40,7 @@ from hip3.sim.ledger import (
     usdc,
     wire_price,
 )
-from hip3.sim.scenario import DexDef, MarketDef, Scenario
+from hip3.sim.scenario import DexDef, MarketDef, Scenario, market_spec
 
 MARKET_MAKER: Final = "0x00000000000000000000000000000000000000aa"
 FILLS_KEPT: Final = 10_000
@@ -170,18 +170,8 @@ def _build_markets(scenario: Scenario) -> list[Market]:
 
 
 def _build_market(scenario: Scenario, dex: DexDef, dex_index: int, meta_index: int, d: MarketDef) -> Market:
-    coin = f"{dex.name}:{d.name}" if dex.name else d.name
-    spec = MarketSpec(
-        name=coin,
-        key=MarketKey(dex=dex.name, dex_index=dex_index, meta_index=meta_index),
-        sz_decimals=d.sz_decimals,
-        max_leverage=d.max_leverage,
-        only_isolated=d.only_isolated,
-        margin_mode=MarginMode(d.margin_mode) if d.margin_mode else MarginMode.NORMAL,
-        is_delisted=d.is_delisted,
-        growth_mode=d.growth_mode,
-        margin_table_id=d.max_leverage,
-    )
+    spec = market_spec(d, dex.name, dex_index, meta_index)
+    coin = spec.name
     builder = dex_index != 0
 
     def split(bps: Decimal) -> FeeSplit:

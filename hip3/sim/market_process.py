@@ -22,10 +22,10 @@ from decimal import Decimal
 
 import attrs
 
-from hip3.core.market import MarginMode, MarketKey, MarketSpec
+from hip3.core.market import MarketSpec
 from hip3.core.order import Side
 from hip3.core.rounding import PRICE_SIG_FIGS, ZeroSizeError, round_price, round_size
-from hip3.sim.scenario import MarketDef, MarketProcessDef, Scenario
+from hip3.sim.scenario import MarketProcessDef, Scenario, market_spec
 
 CATCH_UP_STEP_MS = 250  # the makers re-quote this often while walking to a new reference
 BPS = Decimal(10_000)
@@ -48,24 +48,6 @@ class QuoteUpdate:
 
 
 MarketUpdate = OracleUpdate | QuoteUpdate
-
-
-def wire_name(dex: str, market: str) -> str:
-    return f"{dex}:{market}" if dex else market
-
-
-def market_spec(market: MarketDef, dex: str, dex_index: int, meta_index: int) -> MarketSpec:
-    """The core MarketSpec of a scenario market, for the tick and lot rules."""
-    return MarketSpec(
-        name=wire_name(dex, market.name),
-        key=MarketKey(dex, dex_index, meta_index),
-        sz_decimals=market.sz_decimals,
-        max_leverage=market.max_leverage,
-        only_isolated=market.only_isolated,
-        margin_mode=MarginMode(market.margin_mode) if market.margin_mode else MarginMode.NORMAL,
-        is_delisted=market.is_delisted,
-        growth_mode=market.growth_mode,
-    )
 
 
 # --- prices on the market's tick grid ---------------------------------------------------------------------

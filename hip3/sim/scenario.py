@@ -12,6 +12,8 @@ from decimal import Decimal
 
 import attrs
 
+from hip3.core.market import MarginMode, MarketKey, MarketSpec
+
 DAY_MS = 86_400_000
 
 
@@ -93,3 +95,23 @@ class Scenario:
     dexes: tuple[DexDef, ...] = ()
     accounts: tuple[AccountDef, ...] = ()
     faults: tuple[FaultDef, ...] = ()
+
+
+def wire_name(dex: str, market: str) -> str:
+    """A market's name on the wire: `dex:NAME` on a builder dex, the plain name on the first dex."""
+    return f"{dex}:{market}" if dex else market
+
+
+def market_spec(market: MarketDef, dex: str, dex_index: int, meta_index: int) -> MarketSpec:
+    """The core MarketSpec of a scenario market: what meta says about it, and its tick and lot rules."""
+    return MarketSpec(
+        name=wire_name(dex, market.name),
+        key=MarketKey(dex, dex_index, meta_index),
+        sz_decimals=market.sz_decimals,
+        max_leverage=market.max_leverage,
+        only_isolated=market.only_isolated,
+        margin_mode=MarginMode(market.margin_mode) if market.margin_mode else MarginMode.NORMAL,
+        is_delisted=market.is_delisted,
+        growth_mode=market.growth_mode,
+        margin_table_id=market.max_leverage,
+    )

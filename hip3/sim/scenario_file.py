@@ -367,7 +367,7 @@ def _read_market(
 def _check_start_price(values: Mapping[str, Any], path: str, reader: _Reader) -> None:
     spec = MarketSpec(
         name=values["name"], key=MarketKey("", 0, 0), sz_decimals=values["sz_decimals"], max_leverage=1
-    )
+    )  # only the tick rule is wanted here: the rest of the market may still be invalid
     if not is_valid_price(values["start_price"], spec):
         reader.add(
             f"{path}.start_price",

@@ -17,10 +17,9 @@ from hip3.sim.market_process import (
     OracleUpdate,
     QuoteUpdate,
     dislocation_bps,
-    market_spec,
     price_tick,
 )
-from hip3.sim.scenario import DexDef, MarketDef, MarketProcessDef, Scenario
+from hip3.sim.scenario import DexDef, MarketDef, MarketProcessDef, Scenario, market_spec
 from hip3.sim.scenario_file import default_scenario, shipped_scenario
 
 QUIET = MarketProcessDef(volatility_bps=0.0, jump_probability=0.0, quote_lag_ms=1000, catch_up_ms=1500)
