@@ -1,0 +1,86 @@
+"""Everything the exchange sends, as typed values: WebSocket frames and /exchange responses.
+
+The single import point for the rest of the bot; the parsers live in `hip3.protocol.frames` (WebSocket)
+and `hip3.protocol.responses` (/exchange bodies and the order status vocabulary). Nothing here does I/O or
+raises on bad input.
+"""
+
+from __future__ import annotations
+
+from hip3.protocol.frames import (
+    GREETING_TEXT,
+    AllMids,
+    AssetCtx,
+    Bbo,
+    ErrorFrame,
+    Fill,
+    Frame,
+    Greeting,
+    L2Book,
+    Level,
+    Malformed,
+    OrderUpdate,
+    OrderUpdates,
+    Pong,
+    PostResponse,
+    SubscriptionAck,
+    SubscriptionKey,
+    Trade,
+    Trades,
+    UserFills,
+    parse_frame,
+    subscription_key,
+)
+from hip3.protocol.responses import (
+    ExchangeErr,
+    ExchangeMalformed,
+    ExchangeOk,
+    ExchangeResponse,
+    Filled,
+    OrderError,
+    OrderState,
+    OrderStatus,
+    Resting,
+    Success,
+    Waiting,
+    classify_order_status,
+    parse_exchange_response,
+)
+
+__all__ = [
+    "GREETING_TEXT",
+    "AllMids",
+    "AssetCtx",
+    "Bbo",
+    "ErrorFrame",
+    "ExchangeErr",
+    "ExchangeMalformed",
+    "ExchangeOk",
+    "ExchangeResponse",
+    "Fill",
+    "Filled",
+    "Frame",
+    "Greeting",
+    "L2Book",
+    "Level",
+    "Malformed",
+    "OrderError",
+    "OrderState",
+    "OrderStatus",
+    "OrderUpdate",
+    "OrderUpdates",
+    "Pong",
+    "PostResponse",
+    "Resting",
+    "SubscriptionAck",
+    "SubscriptionKey",
+    "Success",
+    "Trade",
+    "Trades",
+    "UserFills",
+    "Waiting",
+    "classify_order_status",
+    "parse_exchange_response",
+    "parse_frame",
+    "subscription_key",
+]
