@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = {"signing": "bench_signing.py", "engine": "bench_engine.py"}
+BENCHMARKS = {"signing": "bench_signing.py", "engine": "bench_engine.py", "feed": "bench_feed.py"}
 
 
 def run(script: str) -> object:

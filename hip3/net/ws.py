@@ -50,6 +50,17 @@ PING = json.dumps({"method": "ping"})
 CONSUMER_BUFFER = 1000
 
 
+def url_connector(url: str, *, message_queue_size: int = 256, max_message_size: int = 1 << 22) -> Connector:
+    """Connect to a ws:// or wss:// URL (the exchange or the loopback simulator). Trio sets TCP_NODELAY."""
+
+    async def connect(nursery: trio.Nursery) -> trio_websocket.WebSocketConnection:
+        return await trio_websocket.connect_websocket_url(
+            nursery, url, message_queue_size=message_queue_size, max_message_size=max_message_size
+        )
+
+    return connect
+
+
 class ConnectionState(enum.Enum):
     DISCONNECTED = "disconnected"
     CONNECTING = "connecting"
