@@ -359,3 +359,25 @@ async def test_subscriptions_for_42_markets_are_live_at_once(
     await connection.wait_live()
     assert trio.current_time() == start  # no waiting for data: acks only
     assert Decimal(connection.stats["SubscriptionAck"]) == len(subscriptions)
+
+
+async def test_posts_in_flight_are_bounded(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim = await start_sim(nursery)
+    connection = await start_connection(
+        nursery, sim.ws_server.connect, attrs.evolve(NO_JITTER, max_inflight_posts=2)
+    )
+    await connection.wait_live()
+    sim.faults.delay_post_responses(2)
+    start = trio.current_time()
+    answered: list[float] = []
+
+    async def post_one() -> None:
+        await connection.post("info", {"type": "allMids"})
+        answered.append(trio.current_time() - start)
+
+    async with trio.open_nursery() as posts:
+        for _ in range(3):
+            posts.start_soon(post_one)
+    assert answered == [2.0, 2.0, 4.0]  # the third waits for a free slot, then its own 2 s
