@@ -1,0 +1,29 @@
+"""READY for entries: connected and subscribed, positions synced since the last reconnect, clock in bounds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hip3.core.watched import Watched
+from hip3.net.ws import ConnectionState, Status
+
+
+class Readiness:
+    def __init__(
+        self,
+        ws_status: Watched[Status],
+        synced: Watched[bool],
+        skew_blocked: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self._ws_status = ws_status
+        self._synced = synced
+        self._skew_blocked = skew_blocked
+
+    def not_ready(self) -> str | None:
+        """Why entries must wait, or None when the bot is READY."""
+        status = self._ws_status.value
+        if status.state is not ConnectionState.LIVE:
+            return f"websocket {status.state.value} (every subscription acknowledged is required)"
+        if not self._synced.value:
+            return "positions not synced since the last (re)connection"
+        return self._skew_blocked()
