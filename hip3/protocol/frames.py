@@ -466,6 +466,15 @@ def _user_fills(message: dict[str, Any]) -> UserFills:
     return UserFills(text(data, "user").lower(), is_snapshot, fills, malformed)
 
 
+def parse_fill_list(user: str, raw: Any) -> UserFills:
+    """The list an /info userFills or userFillsByTime answer holds, as a stream message (not a snapshot):
+    handed to the tracker, its fills are deduplicated by tid like any other."""
+    if type(raw) is not list:
+        return UserFills(user.lower(), False, (), 1)
+    fills, malformed = _each_counted(raw, _fill)
+    return UserFills(user.lower(), False, fills, malformed)
+
+
 _PARSERS: dict[str, Callable[[dict[str, Any]], Frame]] = {
     "bbo": _bbo,
     "activeAssetCtx": _asset_ctx,

@@ -28,6 +28,7 @@ from hip3.protocol.frames import (
     Trade,
     Trades,
     UserFills,
+    parse_fill_list,
     parse_frame,
     subscription_key,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "Waiting",
     "classify_order_status",
     "parse_exchange_response",
+    "parse_fill_list",
     "parse_frame",
     "subscription_key",
 ]
