@@ -39,8 +39,9 @@ class Resyncer:
             request: dict[str, Any] = {"type": "clearinghouseState", "user": self.user}
             if dex:
                 request["dex"] = dex
+            requested_at = trio.current_time()
             state = parse_account_state(await self.info(request))
-            await self.handle.resync(coins, state.positions, state.time_ms)
+            await self.handle.resync(coins, state.positions, state.time_ms, requested_at=requested_at)
         await self.handle.settled()
 
     async def run(

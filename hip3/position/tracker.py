@@ -10,8 +10,10 @@ path without touching the table again, and the actor skips it if the order has m
 Fills are counted once per unit, whichever source reports them first: the post response (`filled`: the
 order's total size and average price) or userFills (each fill, deduplicated by tid). A userFills snapshot is
 remembered, never replayed. A resync from clearinghouseState is applied by the actor in one step (the handle
-never clears anything: predecessor J-002), and a snapshot older than the last fill applied to a market does
-not undo that fill (§6 item 11). The entry time of a position that already existed survives resyncs.
+never clears anything: predecessor J-002). A snapshot is not applied to a market where it could be stale: one
+with a pending order, or with a fill or an ended order since the snapshot was asked for (§6 item 11). Once a
+snapshot is accepted for a market, fills it already holds (streamed fills at or before its time, responses of
+orders that ended before it) are recorded without moving the position again. Entry times survive resyncs.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class _Resync:
     coins: frozenset[str]  # every market the snapshot covers (one dex's): a market it omits is flat
     positions: Mapping[str, tuple[Decimal, Decimal]]  # coin -> (signed size, entry px)
     time_ms: int  # the exchange's time of the snapshot
+    requested_at: float  # trio.current_time() when the snapshot was asked for
 
 
 @attrs.frozen
@@ -256,9 +259,15 @@ class TrackerHandle:
         await self._inbox.send(frame)
 
     async def resync(
-        self, coins: frozenset[str], positions: Mapping[str, tuple[Decimal, Decimal]], time_ms: int
+        self,
+        coins: frozenset[str],
+        positions: Mapping[str, tuple[Decimal, Decimal]],
+        time_ms: int,
+        *,
+        requested_at: float,
     ) -> None:
-        await self._inbox.send(_Resync(coins, positions, time_ms))
+        """Offer the exchange's positions for `coins` as of `time_ms`, asked for at trio time requested_at."""
+        await self._inbox.send(_Resync(coins, positions, time_ms, requested_at))
 
     async def settled(self) -> None:
         """Wait until the actor has handled everything sent before this call."""
@@ -277,7 +286,16 @@ class PositionTracker:
         self._pending = PendingTable()
         self._progress: dict[int, OrderFillProgress] = {}
         self._seen_tids: dict[int, None] = {}
-        self._last_fill_ms: dict[str, int] = {}
+        self._last_activity: dict[
+            str, float
+        ] = {}  # trio time of the last fill applied or order ended, per market
+        self._absorbed_through_ms: dict[
+            str, int
+        ] = {}  # exchange time up to which an accepted snapshot counted fills
+        self._snapshot_accepted_at: dict[str, float] = {}
+        self._ended: dict[
+            Cloid, tuple[str, Side, float]
+        ] = {}  # recently ended orders: market, side, trio time
         self.stats: Counter[str] = Counter()
         self.fill_listeners: list[Callable[[AppliedFill], None]] = []
         send, self._inbox = trio.open_memory_channel[Message](inbox_size)
@@ -332,6 +350,11 @@ class PositionTracker:
         order = self._pending.remove(cloid)
         if order is None:
             return
+        now = trio.current_time()
+        self._last_activity[order.coin] = now
+        self._ended[cloid] = (order.coin, order.side, now)
+        if len(self._ended) > FILL_PROGRESS_LIMIT:
+            del self._ended[next(iter(self._ended))]
         self.stats[f"ended_{state.value}"] += 1
         log.info(
             "order ended", coin=order.coin, cloid=str(cloid), oid=order.oid, state=state.value, reason=reason
@@ -341,14 +364,26 @@ class PositionTracker:
         order = self._pending.by_cloid(message.cloid)
         if order is not None and order.oid is None:
             self._pending.set_oid(order, message.oid)
-        progress = self._progress_of(message.oid)
-        excess = progress.excess_from_total(message.total_size, message.avg_px)
-        if excess is not None and order is not None:
-            self._apply(order.coin, order.side, *excess, oid=message.oid, source="response")
-        elif excess is not None:
-            self.stats["response_fill_without_order"] += 1  # reconciliation will find it
+        excess = self._progress_of(message.oid).excess_from_total(message.total_size, message.avg_px)
+        if excess is not None:
+            target = (order.coin, order.side) if order is not None else self._late_target(message.cloid)
+            if target is not None:
+                self._apply(*target, *excess, oid=message.oid, source="response")
         if message.ends_order:
             self._end(message.cloid, OrderState.FILLED, "filled")
+
+    def _late_target(self, cloid: Cloid) -> tuple[str, Side] | None:
+        """Where a response for an order that already ended (by orderUpdates or reconciliation) belongs, or
+        None when a snapshot accepted since holds it already (or the order is not one we remember)."""
+        ended = self._ended.get(cloid)
+        if ended is None:
+            self.stats["response_fill_unknown_order"] += 1
+            return None
+        coin, side, ended_at = ended
+        if self._snapshot_accepted_at.get(coin, float("-inf")) > ended_at:
+            self.stats["fills_absorbed_by_snapshot"] += 1
+            return None
+        return coin, side
 
     def _on_order_updates(self, frame: OrderUpdates) -> None:
         for update in frame.updates:
@@ -381,8 +416,13 @@ class PositionTracker:
         excess = self._progress_of(fill.oid).excess_from_stream(fill.sz, fill.px)
         if excess is None:
             self.stats["fills_already_counted"] += 1
-            return
-        self._apply(fill.coin, fill.side, *excess, oid=fill.oid, source="userFills")
+        elif fill.time_ms < self._absorbed_through_ms.get(fill.coin, -1):
+            # An accepted snapshot taken after it holds it. A fill in the snapshot's own millisecond is
+            # counted: over-counting makes the gates stricter until the next resync; under-counting could
+            # let an entry pass a cap.
+            self.stats["fills_absorbed_by_snapshot"] += 1
+        else:
+            self._apply(fill.coin, fill.side, *excess, oid=fill.oid, source="userFills")
 
     def _apply(
         self, coin: str, side: Side, size: Decimal, px: Decimal, *, oid: int | None, source: str
@@ -393,7 +433,7 @@ class PositionTracker:
             self._positions.pop(coin, None)
         else:
             self._positions[coin] = effect.position
-        self._last_fill_ms[coin] = now_ms
+        self._last_activity[coin] = trio.current_time()
         self.stats[f"fills_applied_{source}"] += 1
         applied = AppliedFill(coin, side, size, px, oid, source, effect)
         log.info(
@@ -417,12 +457,21 @@ class PositionTracker:
 
     # resync
     def _on_resync(self, message: _Resync) -> None:
-        """Install the exchange's positions for the markets the snapshot covers, in one step."""
+        """Install the exchange's positions for the markets the snapshot covers, in one step.
+
+        A market is left as it is when the snapshot may not hold everything we know: it has a pending order,
+        or a fill was applied or an order ended there since the snapshot was asked for (§6 item 11).
+        """
         for coin in sorted(message.coins | message.positions.keys()):
-            if self._last_fill_ms.get(coin, -1) > message.time_ms:
-                self.stats["resync_skipped_older_than_fill"] += 1
+            if (
+                self._pending.count(coin)
+                or self._last_activity.get(coin, float("-inf")) >= message.requested_at
+            ):
+                self.stats["resync_skipped_busy_market"] += 1
                 continue
             self._install(coin, message.positions.get(coin), message.time_ms)
+            self._absorbed_through_ms[coin] = max(message.time_ms, self._absorbed_through_ms.get(coin, -1))
+            self._snapshot_accepted_at[coin] = trio.current_time()
         self.stats["resyncs"] += 1
 
     def _install(self, coin: str, exchange: tuple[Decimal, Decimal] | None, time_ms: int) -> None:

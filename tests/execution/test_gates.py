@@ -18,6 +18,7 @@ from hip3.execution.sizing import SizedOrder, size_entry
 from hip3.position.model import PendingOrder
 from hip3.position.tracker import PositionTracker, TrackerHandle
 from hip3.protocol.messages import OrderState
+from tests.position.helpers import fill, fills
 
 D = Decimal
 TSLA, GOLD, SILVER = "xyz:TSLA", "xyz:GOLD", "xyz:SILVER"
@@ -69,7 +70,12 @@ def new_tracker(inbox_size: int = 1000) -> PositionTracker:
 
 async def hold(handle: TrackerHandle, positions: dict[str, str]) -> None:
     """Install positions (coin -> signed size) through a resync, as the exchange would report them."""
-    await handle.resync(frozenset(positions), {coin: (D(size), D(1)) for coin, size in positions.items()}, 0)
+    await handle.resync(
+        frozenset(positions),
+        {coin: (D(size), D(1)) for coin, size in positions.items()},
+        0,
+        requested_at=trio.current_time(),
+    )
     await handle.settled()
 
 
@@ -353,7 +359,8 @@ async def test_with_every_gate_failing_each_one_wins_in_turn_as_the_earlier_ones
     assert winner() is Gate.FLATTEN_IN_PROGRESS
     world.flattening = set()
     assert winner() is Gate.HAS_POSITION
-    await handle.resync(frozenset({TSLA}), {}, 0)
+    # a resync may not touch a market with a pending order, so the position is closed by a fill
+    await handle.user_fills(fills(fill(4242, "0.4", "100", coin=TSLA, side=Side.SELL)))
     await handle.settled()
     assert winner() is Gate.PENDING_ORDER
     await handle.order_ended(resting.cloid, OrderState.CANCELLED, "canceled")
@@ -375,7 +382,9 @@ async def test_j002_a_signal_between_a_resync_request_and_its_application_is_sti
         actor.cancel_scope.cancel()
     gates = world.gates(handle)
 
-    await handle.resync(frozenset({TSLA}), {TSLA: (D("0.4"), D(1))}, 0)  # queued; the actor is not running
+    await handle.resync(
+        frozenset({TSLA}), {TSLA: (D("0.4"), D(1))}, 0, requested_at=trio.current_time()
+    )  # queued; the actor is not running
     refused_before = gates.admit(entry(TSLA, "0.15"))
     async with trio.open_nursery() as actor:
         await actor.start(tracker.run)
@@ -399,7 +408,9 @@ async def test_s1_full_inbox_registers_once_and_the_market_is_free_after_the_ord
 ) -> None:
     tracker, world = new_tracker(inbox_size=1), World()
     handle = tracker.handle
-    await handle.resync(frozenset(), {}, 0)  # fills the one slot: the actor is not running yet
+    await handle.resync(
+        frozenset(), {}, 0, requested_at=trio.current_time()
+    )  # fills the one slot: the actor is not running yet
     gates = world.gates(handle)
     order = entry(TSLA, "0.15")
 
@@ -429,7 +440,7 @@ async def test_s1_an_order_that_ended_before_its_actor_only_registration_is_not_
 ) -> None:
     tracker, world = new_tracker(inbox_size=1), World()
     handle = tracker.handle
-    await handle.resync(frozenset(), {}, 0)
+    await handle.resync(frozenset(), {}, 0, requested_at=trio.current_time())
     gates = world.gates(handle)
     order = entry(TSLA, "0.15")
     assert gates.admit(order) == Admitted(order, registered_fast=False)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
@@ -223,10 +224,13 @@ async def test_resync_installs_and_removes_per_covered_market(
     tracker: PositionTracker, wall: FakeWall
 ) -> None:
     handle = tracker.handle
-    await handle.resync(frozenset({TSLA, SILVER}), {TSLA: (D("0.2"), D(430)), SILVER: (D(-3), D(32))}, 500)
+    positions = {TSLA: (D("0.2"), D(430)), SILVER: (D(-3), D(32))}
+    await handle.resync(frozenset({TSLA, SILVER}), positions, 500, requested_at=trio.current_time())
     await handle.settled()
     assert handle.position(SILVER) == Position(SILVER, D(-3), D(32), 500)
-    await handle.resync(frozenset({TSLA, SILVER}), {TSLA: (D("0.2"), D(430))}, 600)
+    await handle.resync(
+        frozenset({TSLA, SILVER}), {TSLA: (D("0.2"), D(430))}, 600, requested_at=trio.current_time()
+    )
     await handle.settled()
     assert handle.position(SILVER) is None and handle.position(TSLA) is not None
 
@@ -239,23 +243,81 @@ async def test_resync_keeps_the_entry_time_of_a_position_that_already_existed(
     await handle.user_fills(fills(fill(84, "0.2", "430")))
     await handle.settled()
     wall.ms += 10_000
-    await handle.resync(frozenset({TSLA}), {TSLA: (D("0.2"), D("430.1"))}, wall.ms)
+    await trio.sleep(0.001)  # the snapshot is asked for after the fill
+    await handle.resync(
+        frozenset({TSLA}), {TSLA: (D("0.2"), D("430.1"))}, wall.ms, requested_at=trio.current_time()
+    )
     await handle.settled()
     assert handle.position(TSLA) == Position(TSLA, D("0.2"), D("430.1"), 1_000)
 
 
-async def test_a_snapshot_older_than_a_fill_does_not_undo_it(
-    tracker: PositionTracker, wall: FakeWall
-) -> None:
-    """§6 item 11: the snapshot was taken before the fill that the actor already applied."""
+async def test_a_snapshot_asked_for_before_a_fill_does_not_undo_it(tracker: PositionTracker) -> None:
+    """§6 item 11: the snapshot was asked for before the fill that the actor has since applied."""
     handle = tracker.handle
-    wall.ms = 5_000
+    asked_at = trio.current_time()
+    await trio.sleep(0.001)
     await handle.user_fills(fills(fill(85, "0.2", "430")))
     await handle.settled()
-    await handle.resync(frozenset({TSLA}), {}, 4_900)  # says flat: taken 100 ms before our fill
+    await handle.resync(frozenset({TSLA}), {}, 4_900, requested_at=asked_at)  # says flat
     await handle.settled()
     assert handle.position(TSLA) is not None
-    assert tracker.stats["resync_skipped_older_than_fill"] == 1
+    assert tracker.stats["resync_skipped_busy_market"] == 1
+
+
+async def test_a_snapshot_is_not_applied_to_a_market_with_a_pending_order(tracker: PositionTracker) -> None:
+    handle = tracker.handle
+    await registered(handle)
+    await handle.resync(frozenset({TSLA}), {TSLA: (D(1), D(430))}, 5_000, requested_at=trio.current_time())
+    await handle.settled()
+    assert handle.position(TSLA) is None and tracker.stats["resync_skipped_busy_market"] == 1
+
+
+async def test_fills_an_accepted_snapshot_holds_are_not_counted_again(tracker: PositionTracker) -> None:
+    """The snapshot already holds a fill whose userFills message comes later: it must not count twice."""
+    handle = tracker.handle
+    await handle.resync(
+        frozenset({TSLA}), {TSLA: (D("0.2"), D(430))}, 5_000, requested_at=trio.current_time()
+    )
+    await handle.settled()
+    late = attrs.evolve(fill(86, "0.2", "430"), time_ms=4_999)
+    await handle.user_fills(fills(late))
+    newer = attrs.evolve(fill(87, "0.1", "431"), time_ms=5_001)
+    await handle.user_fills(fills(newer))
+    await handle.settled()
+    position = handle.position(TSLA)
+    assert position is not None and position.size == D("0.3")
+    assert tracker.stats["fills_absorbed_by_snapshot"] == 1
+
+
+async def test_a_late_response_after_an_accepted_snapshot_is_not_counted_again(
+    tracker: PositionTracker,
+) -> None:
+    """orderUpdates ended the order, a snapshot holding its fill was accepted, then the response came."""
+    handle = tracker.handle
+    pending = await registered(handle, size="0.2")
+    await handle.order_updates(update(pending, 88, "filled"))
+    await handle.settled()
+    await trio.sleep(0.001)
+    await handle.resync(
+        frozenset({TSLA}), {TSLA: (D("0.2"), D(430))}, 5_000, requested_at=trio.current_time()
+    )
+    await handle.settled()
+    await handle.response_fill(pending.cloid, 88, D("0.2"), D(430), ends_order=True)
+    await handle.settled()
+    position = handle.position(TSLA)
+    assert position is not None and position.size == D("0.2")
+    assert tracker.stats["fills_absorbed_by_snapshot"] == 1
+
+
+async def test_a_late_response_without_a_snapshot_since_still_counts(tracker: PositionTracker) -> None:
+    """J-P0 when orderUpdates came first: the response's fill is applied even if no userFills ever comes."""
+    handle = tracker.handle
+    pending = await registered(handle, size="0.2")
+    await handle.order_updates(update(pending, 89, "filled"))
+    await handle.response_fill(pending.cloid, 89, D("0.2"), D(430), ends_order=True)
+    await handle.settled()
+    position = handle.position(TSLA)
+    assert position is not None and position.size == D("0.2")
 
 
 async def test_the_handle_never_clears_positions_while_a_resync_is_queued(
@@ -271,7 +333,9 @@ async def test_the_handle_never_clears_positions_while_a_resync_is_queued(
     seen_during: list[Position | None] = []
 
     async def resync_then_look() -> None:
-        await handle.resync(frozenset({TSLA}), {TSLA: (D("0.09"), D(430))}, wall.ms + 1)
+        await handle.resync(
+            frozenset({TSLA}), {TSLA: (D("0.09"), D(430))}, wall.ms + 1, requested_at=trio.current_time()
+        )
         seen_during.append(handle.position(TSLA))  # queued, maybe not applied yet
 
     await resync_then_look()
