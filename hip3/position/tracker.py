@@ -398,7 +398,21 @@ class PositionTracker:
             if state is OrderState.OPEN:
                 self._on_acked(order.cloid, update.oid)
             elif state is not OrderState.TRIGGERED:
+                self._apply_filled_part(order, update.oid, update.orig_sz - update.sz, update.limit_px)
                 self._end(order.cloid, state, update.status)
+
+    def _apply_filled_part(self, order: PendingOrder, oid: int, filled: Decimal, limit_px: Decimal) -> None:
+        """Count what a terminal update says was filled before the order leaves the pending table.
+
+        Otherwise the market would look free (no pending order, fill not yet delivered) and an entry could
+        pass a cap. The update carries no fill price: the limit price stands in; later reports of the same
+        fill add nothing, and the next resync corrects the entry price.
+        """
+        if filled <= 0:
+            return
+        excess = self._progress_of(oid).excess_from_total(filled, limit_px)
+        if excess is not None:
+            self._apply(order.coin, order.side, *excess, oid=oid, source="orderUpdates")
 
     # fills
     def _on_user_fills(self, frame: UserFills) -> None:

@@ -341,3 +341,34 @@ async def test_the_handle_never_clears_positions_while_a_resync_is_queued(
     await resync_then_look()
     await handle.settled()
     assert seen_during[0] is not None and handle.position(TSLA) is not None
+
+
+async def test_a_filled_update_before_any_fill_counts_the_filled_size_at_once(
+    tracker: PositionTracker,
+) -> None:
+    """The order leaves the pending table only with its filled size in the position: no moment looks free."""
+    handle = tracker.handle
+    pending = await registered(handle, size="0.2", px="440")
+    filled = update(pending, 92, "filled")
+    one = attrs.evolve(filled.updates[0], sz=D(0))
+    await handle.order_updates(attrs.evolve(filled, updates=(one,)))
+    await handle.settled()
+    position = handle.position(TSLA)
+    assert handle.pending_count(TSLA) == 0
+    assert position is not None and position.size == D("0.2") and position.entry_px == D(440)  # provisional
+    await handle.response_fill(pending.cloid, 92, D("0.2"), D("430.5"), ends_order=True)
+    await handle.user_fills(fills(fill(92, "0.2", "430.5")))
+    await handle.settled()
+    position = handle.position(TSLA)
+    assert position is not None and position.size == D("0.2")  # still once
+
+
+async def test_a_cancelled_update_counts_the_part_that_filled(tracker: PositionTracker) -> None:
+    handle = tracker.handle
+    pending = await registered(handle, size="0.3", px="440")
+    cancelled = update(pending, 93, "canceled")
+    one = attrs.evolve(cancelled.updates[0], sz=D("0.1"))  # 0.2 of 0.3 filled, the rest cancelled
+    await handle.order_updates(attrs.evolve(cancelled, updates=(one,)))
+    await handle.settled()
+    position = handle.position(TSLA)
+    assert position is not None and position.size == D("0.2")
