@@ -152,6 +152,8 @@ class WsConnection:
         self._last_sent = 0.0
         self._pong = trio.Event()
         self._logged_kinds: set[str] = set()
+        # called with each raw text frame and its receive time before it is parsed (the market recorder)
+        self.raw_listeners: list[Callable[[str, float], None]] = []
         self._live_since: float | None = None
 
     # -- declaring what we want ----------------------------------------------------------------------
@@ -278,6 +280,11 @@ class WsConnection:
     async def _read(self, ws: trio_websocket.WebSocketConnection) -> None:
         while True:
             message = await ws.get_message()
+            if self.raw_listeners:
+                text = message if isinstance(message, str) else message.decode(errors="replace")
+                received_at = trio.current_time()
+                for listener in self.raw_listeners:
+                    listener(text, received_at)
             await self._dispatch(parse_frame(message))
 
     async def _heartbeat(self) -> None:
