@@ -13,13 +13,14 @@ that fails ends it and is counted in `Detector.stats`:
    market's effective taker fee (`fee_bps[coin]`, default `taker_fee_bps`) cut by 90 % when the market's spec
    says growth mode (see `hip3.strategy.fees`). `raw − threshold < 0` → `below_threshold`.
 5. Structural baseline (when `baseline_tracking` is on; until the market has `baseline_min_samples` samples
-   *before* this one it stays silent, `baseline_learning`): the baseline b is the market's EWMA of `(oracle − mid)/oracle` in bps, so b > 0 means
-   the mid usually sits below the oracle. The edge measured above the usual gap is `raw − b` for a buy and
-   `raw + b` for a sell, and must reach `threshold + min_edge_above_baseline_bps`, else `below_baseline`.
-   The plain threshold of step 4 still applies: a baseline can make a signal harder, never easier (a bid at
-   the oracle is not a stale quote just because the market usually trades below it).
-   `net_edge_bps` is the margin over the binding condition: `min(raw − threshold, corrected − threshold −
-   min_edge_above_baseline)` when the baseline applies, else `raw − threshold`.
+   *before* this one it stays silent, `baseline_learning`): the baseline b is the market's EWMA of `(oracle
+   − mid)/oracle` in bps, so b > 0 means the mid usually sits below the oracle. The edge measured above the
+   usual gap is `raw − b` for a buy and `raw + b` for a sell, and must reach `threshold +
+   min_edge_above_baseline_bps`, else `below_baseline`. The plain threshold of step 4 still applies: a
+   baseline can make a signal harder, never easier (a bid at the oracle is not a stale quote just because
+   the market usually trades below it). `net_edge_bps` is the margin over the binding condition: `min(raw −
+   threshold, corrected − threshold − min_edge_above_baseline)` when the baseline applies, else `raw −
+   threshold`.
 6. Filters, each on or off (their verdicts are recorded either way), over the last `oracle_window_s`:
    direction (buy only while the oracle rose, sell only while it fell) → `filter_direction`; velocity
    (|change| ≥ `min_oracle_change_bps`) → `filter_velocity`; consecutive moves in the signal's direction,
