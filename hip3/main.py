@@ -6,14 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import trio
-
-from hip3.launch import EXIT_INVALID, load_or_report, preflight
+from hip3.app import run_bot
+from hip3.launch import EXIT_INVALID, EXIT_OK, load_or_report, preflight
 
 EXIT_NOT_BUILT = 3
 NOT_BUILT = (
-    "hip3: this build validates configuration and keys only (use --check); the feed, execution and "
-    "position tracking come with the next issues, and the bot will not pretend to trade before they exist"
+    "hip3: trading mode is not wired into the bot yet (its parts exist and are tested; the wiring comes with "
+    "the exits and safety work); observation mode runs, and --check validates any configuration"
 )
 
 
@@ -32,9 +31,11 @@ async def run(config_path: str, *, check_only: bool) -> int:
         return EXIT_INVALID
     if check_only:
         return preflight(cfg)
-    await trio.lowlevel.checkpoint()
-    print(NOT_BUILT, file=sys.stderr)
-    return EXIT_NOT_BUILT
+    if cfg.mode != "observation":
+        print(NOT_BUILT, file=sys.stderr)
+        return EXIT_NOT_BUILT
+    await run_bot(cfg)
+    return EXIT_OK
 
 
 async def main(argv: Sequence[str] | None = None) -> int:

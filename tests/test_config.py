@@ -148,7 +148,7 @@ def test_empty_file_gives_the_predecessors_defaults() -> None:
     assert (position.max_notional_per_market, position.max_total_notional) == (Decimal(50), Decimal(100))
     assert (position.max_concurrent_positions, position.position_resync_interval_secs) == (5, 60)
     assert config.time_stop.threshold_ms == 30_000
-    assert config.risk.max_bbo_age_ms == 2_000
+    assert config.risk.max_bbo_age_ms == 0  # off by default: bbo frames come only on change
     assert config.risk.clock_skew_warn_ms == 2_000
     assert config.detector.max_notional <= position.max_notional_per_market
     ws = config.websocket
@@ -646,14 +646,14 @@ def test_any_valid_numbers_round_trip(heartbeat: int, alpha: float, cap: Decimal
 
 def test_warnings_for_risky_but_legal_settings() -> None:
     text = TRADING.replace('name = "testnet"', 'name = "mainnet"') + (
-        "[risk]\nmax_bbo_age_ms = 0\n"
+        "[risk]\nmax_ctx_age_ms = 0\n"
         '[dashboard]\nenabled = true\nhost = "0.0.0.0"\n'
         "[mark_regression]\nenabled = false\n"
     )
     warnings = config_warnings(parse(text))
     assert [warning.split(":")[0] for warning in warnings] == [
         "mode",
-        "risk.max_bbo_age_ms",
+        "risk.max_ctx_age_ms",
         "mark_regression.enabled",
         "dashboard.host",
     ]

@@ -69,9 +69,12 @@ def test_trio_run_check_in_a_fresh_process_opens_no_socket() -> None:
     assert "hip3 0.1.0 would run:" in result.stdout
 
 
-async def test_without_check_it_refuses_to_pretend(capsys: pytest.CaptureFixture[str]) -> None:
-    assert await bot_main(["--config", str(DEFAULT)]) == EXIT_NOT_BUILT
-    assert "validates configuration and keys only" in capsys.readouterr().err
+async def test_trading_mode_without_check_refuses_to_pretend(
+    no_network: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HIP3_ACCOUNT_ADDRESS", TEST_ADDRESS)
+    assert await bot_main(["--config", str(MAINNET_TEST)]) == EXIT_NOT_BUILT
+    assert "trading mode is not wired into the bot yet" in capsys.readouterr().err
 
 
 async def test_an_invalid_file_exits_1_with_every_problem(

@@ -231,7 +231,6 @@ def _warn_order_cap_above_market_cap(config: Config) -> Iterator[str]:
 
 def _warn_disabled_safeguards(config: Config) -> Iterator[str]:
     zero_disables = {
-        "risk.max_bbo_age_ms": config.risk.max_bbo_age_ms,
         "risk.max_ctx_age_ms": config.risk.max_ctx_age_ms,
         "risk.max_mark_mid_divergence_bps": config.risk.max_mark_mid_divergence_bps,
         "risk.spread_shock_multiplier": config.risk.spread_shock_multiplier,

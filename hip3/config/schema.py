@@ -322,7 +322,11 @@ class HttpConfig:
 @attrs.frozen(kw_only=True)
 class RiskConfig:
     max_bbo_age_ms: int = setting(
-        2_000, "block a market whose best bid/offer is older than this (0 disables)", NON_NEGATIVE
+        0,
+        "block a market whose best bid/offer is older than this (0, the default, disables it: bbo frames "
+        "come only when the top changes, so this measures a quiet book, and a dislocation is a book that has "
+        "not moved; max_ctx_age_ms catches a dead feed)",
+        NON_NEGATIVE,
     )
     max_ctx_age_ms: int = setting(
         8_000, "block a market whose last asset-context message is older than this (0 disables)", NON_NEGATIVE

@@ -278,9 +278,17 @@ class MarketProcess:
     def _book(self, market: _Market) -> QuoteUpdate:
         if not market.quotes_live:
             return QuoteUpdate(market.coin, (), ())
-        bids = _side_levels(market.reference, market.params, market.spec, Side.BUY)
-        asks = _side_levels(market.reference, market.params, market.spec, Side.SELL)
+        center = _quoted_center(market.reference, market.params)
+        bids = _side_levels(center, market.params, market.spec, Side.BUY)
+        asks = _side_levels(center, market.params, market.spec, Side.SELL)
         return QuoteUpdate(market.coin, bids, asks)
+
+
+def _quoted_center(reference: Decimal, params: MarketProcessDef) -> Decimal:
+    """Where the makers centre their quotes: the reference, shifted by the market's structural offset."""
+    if not params.quote_offset_bps:
+        return reference
+    return reference * (1 + Decimal(str(params.quote_offset_bps)) / 10_000)
 
 
 def _side_levels(

@@ -30,6 +30,7 @@ class MarketProcessDef:
     levels: int = 5  # price levels per side
     level_step_bps: float = 3.0  # distance between levels
     level_notional_usd: Decimal = Decimal(2000)  # notional resting at each level
+    quote_offset_bps: float = 0.0  # makers centre their quotes this far from the reference: a structural gap
 
 
 @attrs.frozen(kw_only=True)

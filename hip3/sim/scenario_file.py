@@ -172,6 +172,7 @@ PROCESS_FIELDS: Mapping[str, _Field] = {
     "levels": _Field(_integer, _between(1, 100)),
     "level_step_bps": _Field(_real, _positive),
     "level_notional_usd": _Field(_decimal, _positive),
+    "quote_offset_bps": _Field(_real, _between(-1000, 1000)),
 }
 DEX_FIELDS: Mapping[str, _Field] = {
     "name": _Field(_string),

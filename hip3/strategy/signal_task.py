@@ -1,0 +1,46 @@
+"""The signal task: for each market whose data changed, the risk gates, then the detector; signals go onward.
+
+It sees the latest state of each dirty market (design: feed → signal is a dirty set, not a queue), so signals
+are never computed on stale data and the cost per frame does not grow with the number of markets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import trio
+
+from hip3.market.feed import MarketFeed
+from hip3.market.state import MarketState
+from hip3.risk.market_gates import MarketRiskGates, RiskBlocked
+from hip3.strategy.detector import Detector
+from hip3.strategy.signal import Signal
+
+SignalListener = Callable[[Signal], None]
+
+
+def evaluate_market(
+    state: MarketState, risk: MarketRiskGates, detector: Detector, now: float
+) -> Signal | None:
+    verdict = risk.check(state, now)
+    if isinstance(verdict, RiskBlocked):
+        detector.observe(state, now)  # keep the oracle history whole while the market is blocked
+        return None
+    return detector.evaluate(state, now, size_factor=verdict.size_factor)
+
+
+async def run_signal_task(
+    feed: MarketFeed,
+    risk: MarketRiskGates,
+    detector: Detector,
+    listeners: Sequence[SignalListener],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    task_status.started()
+    while True:
+        for coin in await feed.dirty.take():
+            signal = evaluate_market(feed.states[coin], risk, detector, trio.current_time())
+            if signal is not None:
+                for listener in listeners:
+                    listener(signal)
