@@ -7,7 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = {"signing": "bench_signing.py", "engine": "bench_engine.py", "feed": "bench_feed.py"}
+BENCHMARKS = {
+    "signing": "bench_signing.py",
+    "engine": "bench_engine.py",
+    "feed": "bench_feed.py",
+    "signal": "bench_signal.py",
+}
 
 
 def run(script: str) -> object:
