@@ -32,6 +32,7 @@ from hip3.persist.market_recording import MarketRecorder
 from hip3.persist.recorder import SignalRecorder
 from hip3.risk.market_gates import MarketRiskGates, RiskSettings
 from hip3.strategy.detector import Detector, DetectorSettings
+from hip3.strategy.signal import Signal
 from hip3.strategy.signal_task import run_signal_task
 
 log = structlog.get_logger(__name__)
@@ -135,6 +136,13 @@ def _detector(cfg: Config) -> Detector:
     return Detector(settings, thresholds_bps=thresholds)
 
 
+def _awaitable(listener: Callable[[Signal], None]) -> Callable[[Signal], Awaitable[None]]:
+    async def call(signal: Signal) -> None:
+        listener(signal)
+
+    return call
+
+
 def _markets_to_watch(cfg: Config, registry: MarketRegistry) -> list[str]:
     if cfg.markets.allowlist:
         return [entry.coin for entry in cfg.markets.allowlist]
@@ -206,7 +214,7 @@ async def run_bot(
             await body.start(run_book_seeding, ws, feed, http.info)
             await body.start(recorder.run)
             risk, detector = MarketRiskGates(_risk_settings(cfg), registry), _detector(cfg)
-            await body.start(run_signal_task, feed, risk, detector, [recorder.on_signal])
+            await body.start(run_signal_task, feed, risk, detector, [_awaitable(recorder.on_signal)])
             await body.start(
                 lambda task_status: run_spec_refresh(
                     registry,

@@ -249,6 +249,8 @@ class WsConnection:
         self._set_state(ConnectionState.SUBSCRIBING)
         for subscription in self._subscriptions.values():
             send.send_nowait(json.dumps({"method": "subscribe", "subscription": subscription}))
+        if not self._subscriptions:
+            self._set_state(ConnectionState.LIVE)  # nothing to acknowledge
         async with trio.open_nursery() as tasks:
             tasks.start_soon(self._write, ws, receive)
             tasks.start_soon(self._read, ws)

@@ -6,7 +6,7 @@ are never computed on stale data and the cost per frame does not grow with the n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
@@ -16,7 +16,8 @@ from hip3.risk.market_gates import MarketRiskGates, RiskBlocked
 from hip3.strategy.detector import Detector
 from hip3.strategy.signal import Signal
 
-SignalListener = Callable[[Signal], None]
+SignalListener = Callable[[Signal], Awaitable[None]]  # awaited: an entry may wait for the tracker's inbox
+MarketListener = Callable[[str], None]  # told of every market whose data changed (exits: mark regression)
 
 
 def evaluate_market(
@@ -35,12 +36,15 @@ async def run_signal_task(
     detector: Detector,
     listeners: Sequence[SignalListener],
     *,
+    market_listeners: Sequence[MarketListener] = (),
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     task_status.started()
     while True:
         for coin in await feed.dirty.take():
+            for market_listener in market_listeners:
+                market_listener(coin)
             signal = evaluate_market(feed.states[coin], risk, detector, trio.current_time())
             if signal is not None:
                 for listener in listeners:
-                    listener(signal)
+                    await listener(signal)

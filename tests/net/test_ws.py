@@ -381,3 +381,15 @@ async def test_posts_in_flight_are_bounded(
         for _ in range(3):
             posts.start_soon(post_one)
     assert answered == [2.0, 2.0, 4.0]  # the third waits for a free slot, then its own 2 s
+
+
+async def test_a_connection_without_subscriptions_is_live_at_once(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim = await start_sim(nursery)
+    start = trio.current_time()
+    connection = await start_connection(nursery, sim.ws_server.connect, subscriptions=())
+    assert await connection.wait_live() == Status(ConnectionState.LIVE, 1)
+    assert trio.current_time() == start
+    response = await connection.post("info", {"type": "allMids"})  # usable for posts only
+    assert response.kind == "info"
