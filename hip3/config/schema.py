@@ -472,18 +472,20 @@ class RiskMonitorConfig:
         Range(60, 604_800),
     )
     max_consecutive_failures: int = setting(
-        5, "losing round trips in a row that latch the hard stop (0 disables)", NON_NEGATIVE
+        5, "losing round trips in a row allowed; one more latches the hard stop (0 disables)", NON_NEGATIVE
     )
     max_flatten_failed: int = setting(
-        3, "failed attempts to flatten a position that latch the hard stop", Range(1, 1_000)
+        3, "flatten failures within window_seconds allowed; one more latches the hard stop", Range(1, 1_000)
     )
     max_alarming_rejects: int = setting(
         10,
-        "non-benign order rejects within window_seconds that latch the hard stop (0 disables)",
+        "non-benign order rejects within window_seconds allowed; one more latches the hard stop (0 disables)",
         NON_NEGATIVE,
     )
     max_signer_errors: int = setting(
-        1, "signature or nonce rejects within window_seconds that latch the hard stop", Range(1, 1_000)
+        1,
+        "signature or nonce rejects within window_seconds allowed; one more latches the hard stop",
+        Range(1, 1_000),
     )
     flatten_retry_base_delay_ms: int = setting(
         500, "first delay before retrying an exit; doubles per retry", Range(10, 60_000)
