@@ -9,6 +9,7 @@ still use them while it stops and every buffered record is written.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,17 @@ import structlog
 import tricycle
 import trio
 
+from hip3.app_trading import (
+    Desk,
+    build_desk,
+    graceful_shutdown,
+    load_trading_key,
+    start_body,
+    start_services,
+)
 from hip3.config import Config
 from hip3.core.clock import WallClock, system_wall_ms
+from hip3.execution.shutdown import wait_for_signals
 from hip3.market.book_seed import run_book_seeding
 from hip3.market.feed import MarketFeed, run_feed
 from hip3.market.preflight import preflight, require_clean
@@ -41,10 +51,6 @@ log = structlog.get_logger(__name__)
 BlockingRunner = Callable[[Callable[[], None]], Awaitable[None]]
 
 
-class NotBuiltYet(Exception):
-    """A mode the bot cannot run yet; raised before anything connects."""
-
-
 @attrs.frozen
 class Transports:
     """Where HTTP and the WebSocket go: the configured network by default; tests pass in-memory ones."""
@@ -64,6 +70,7 @@ class Running:
     detector: Detector
     recorder: SignalRecorder
     data_dir: Path
+    desk: Desk | None = None  # trading mode only
 
 
 def _http_client(cfg: Config, transports: Transports) -> HttpClient:
@@ -188,33 +195,57 @@ async def run_bot(
     transports: Transports | None = None,
     wall_ms: WallClock = system_wall_ms,
     disk_writes: BlockingRunner = run_in_worker_thread,
+    environ: Mapping[str, str] | None = None,
+    handle_signals: bool = False,
     task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the bot until cancelled. Observation mode only for now: it discovers, subscribes, detects and
-    records, and never sends anything to /exchange. Tests pass in-memory transports, a wall clock tied to
-    Trio's, and `disk_writes=run_inline` (a worker thread would let MockClock race ahead of the disk)."""
-    if cfg.mode != "observation":
-        raise NotBuiltYet("trading mode is not wired into the bot yet; run observation mode")
+    """Run the bot until cancelled, or (with handle_signals) until SIGTERM/SIGINT has run the shutdown.
+
+    Observation discovers, subscribes, detects and records, and never sends anything to /exchange. Trading
+    adds the desk (hip3.app_trading). Tests pass in-memory transports, a wall clock tied to Trio's, and
+    `disk_writes=run_inline` (a worker thread would let MockClock race ahead of the disk).
+    """
     transports = transports or Transports()
     data_dir = Path(cfg.persistence.data_dir)
+    key = load_trading_key(cfg, environ) if cfg.mode == "trading" else None
     async with _http_client(cfg, transports) as http, tricycle.open_service_nursery() as services:
         registry = await _discover(cfg, http)
         watched = _markets_to_watch(cfg, registry)
         feed = MarketFeed({coin: spec for coin in watched if (spec := registry.spec(coin))})
         ws = WsConnection(transports.ws_connector or url_connector(cfg.network.ws_url), _ws_settings(cfg))
+        desk = None
+        if key is not None:
+            desk = build_desk(cfg, key=key, http=http, ws=ws, feed=feed, data_dir=data_dir, wall_ms=wall_ms)
         signals, followups, recorder, market = _recorders(cfg, data_dir, feed, wall_ms, disk_writes)
         for writer in (signals, followups, market):
             if writer is not None:
                 await services.start(writer.run)
         if market is not None:
             ws.raw_listeners.append(market.on_raw_frame)
+        if desk is not None:
+            await start_services(desk, services, ws)
         await services.start(ws.run)
         async with trio.open_nursery() as body:
             await body.start(run_feed, ws, feed)
             await body.start(run_book_seeding, ws, feed, http.info)
             await body.start(recorder.run)
             risk, detector = MarketRiskGates(_risk_settings(cfg), registry), _detector(cfg)
-            await body.start(run_signal_task, feed, risk, detector, [_awaitable(recorder.on_signal)])
+            listeners = [_awaitable(recorder.on_signal)]
+            market_listeners = []
+            if desk is not None:
+                await start_body(desk, body, ws, http)
+                listeners.append(desk.pipeline.on_signal)
+                market_listeners.append(desk.exits.on_market_update)
+            await body.start(
+                lambda task_status: run_signal_task(
+                    feed,
+                    risk,
+                    detector,
+                    listeners,
+                    market_listeners=market_listeners,
+                    task_status=task_status,
+                )
+            )
             await body.start(
                 lambda task_status: run_spec_refresh(
                     registry,
@@ -225,5 +256,20 @@ async def run_bot(
                     task_status=task_status,
                 )
             )
-            log.info("observing", markets=len(feed.states), data_dir=str(data_dir))
-            task_status.started(Running(registry, feed, ws, risk, detector, recorder, data_dir))
+            if handle_signals:
+                stop = partial(_stop, desk, services.cancel_scope)
+                await body.start(
+                    lambda task_status: wait_for_signals(
+                        lambda _signum: body.start_soon(stop), task_status=task_status
+                    )
+                )
+            log.info(cfg.mode, markets=len(feed.states), data_dir=str(data_dir))
+            task_status.started(Running(registry, feed, ws, risk, detector, recorder, data_dir, desk))
+
+
+async def _stop(desk: Desk | None, everything: trio.CancelScope) -> None:
+    """The first SIGTERM/SIGINT: run the shutdown sequence (trading), then cancel the whole tree: the body
+    first, the services (socket, writers) last."""
+    if desk is not None:
+        await graceful_shutdown(desk)
+    everything.cancel()

@@ -7,13 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from hip3.app import run_bot
+from hip3.keys import SigningKeyError
 from hip3.launch import EXIT_INVALID, EXIT_OK, load_or_report, preflight
-
-EXIT_NOT_BUILT = 3
-NOT_BUILT = (
-    "hip3: trading mode is not wired into the bot yet (its parts exist and are tested; the wiring comes with "
-    "the exits and safety work); observation mode runs, and --check validates any configuration"
-)
+from hip3.market.preflight import PreflightError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,11 +27,14 @@ async def run(config_path: str, *, check_only: bool) -> int:
         return EXIT_INVALID
     if check_only:
         return preflight(cfg)
-    if cfg.mode != "observation":
-        print(NOT_BUILT, file=sys.stderr)
-        return EXIT_NOT_BUILT
-    await run_bot(cfg)
-    return EXIT_OK
+    status = EXIT_OK
+    try:
+        await run_bot(cfg, handle_signals=True)
+    except* (SigningKeyError, PreflightError) as refused:
+        for exc in refused.exceptions:
+            print(f"hip3: {exc}", file=sys.stderr)
+        status = EXIT_INVALID
+    return status
 
 
 async def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,6 @@ import pytest
 from hip3 import cli
 from hip3.config import load_config
 from hip3.launch import preflight
-from hip3.main import EXIT_NOT_BUILT
 from hip3.main import main as bot_main
 from tests.conftest import REPO_ROOT
 
@@ -69,12 +68,13 @@ def test_trio_run_check_in_a_fresh_process_opens_no_socket() -> None:
     assert "hip3 0.1.0 would run:" in result.stdout
 
 
-async def test_trading_mode_without_check_refuses_to_pretend(
+async def test_trading_without_a_key_stops_before_connecting(
     no_network: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HIP3_ACCOUNT_ADDRESS", TEST_ADDRESS)
-    assert await bot_main(["--config", str(MAINNET_TEST)]) == EXIT_NOT_BUILT
-    assert "trading mode is not wired into the bot yet" in capsys.readouterr().err
+    monkeypatch.delenv("HIP3_TRADING_KEY", raising=False)
+    assert await bot_main(["--config", str(MAINNET_TEST)]) == 1
+    assert "no signing key: set HIP3_TRADING_KEY or account.key_file" in capsys.readouterr().err
 
 
 async def test_an_invalid_file_exits_1_with_every_problem(
