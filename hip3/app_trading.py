@@ -46,7 +46,7 @@ from hip3.position.tracker import PositionTracker
 from hip3.position.user_stream import run_user_stream
 from hip3.protocol.actions import exchange_request
 from hip3.protocol.signing import SigningKey, sign_l1_action
-from hip3.risk.hard_stop import HardStop, Latch
+from hip3.risk.hard_stop import HARD_STOP_FILE, HardStop, Latch
 from hip3.risk.monitor import MonitorSettings, RiskMonitor
 
 log = structlog.get_logger(__name__)
@@ -124,7 +124,7 @@ def build_desk(
     )
     guard = FlattenGuard()
     exits = Exits(tracker.handle, scheduler, feed.states, specs, guard, _exit_settings(cfg), wall_ms=wall_ms)
-    hard_stop = HardStop(data_dir / "hardstop.json", wall_ms=wall_ms)
+    hard_stop = HardStop(data_dir / HARD_STOP_FILE, wall_ms=wall_ms)
     monitor = RiskMonitor(_monitor_settings(cfg), hard_stop)
     synced, reconciled = Watched(False), Watched(False)
     readiness = Readiness(

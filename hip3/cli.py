@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import trio
 
@@ -12,6 +13,7 @@ from hip3 import __version__
 from hip3.config import config_warnings, render_effective
 from hip3.launch import EXIT_INVALID, EXIT_OK, load_or_report
 from hip3.main import run as run_main
+from hip3.risk.hard_stop import HARD_STOP_FILE, reset_persisted
 from hip3.sim import cli as sim_cli
 
 
@@ -25,6 +27,20 @@ def check_config(path: str) -> int:
     for warning in warnings:
         print(f"# warning: {warning}", file=sys.stderr)
     print(f"# {path}: valid ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})", file=sys.stderr)
+    return EXIT_OK
+
+
+def reset_hardstop(path: str) -> int:
+    """Clear the persisted latch of the bot configured in `path`; say what was cleared."""
+    cfg = load_or_report(path)
+    if cfg is None:
+        return EXIT_INVALID
+    state_file = Path(cfg.persistence.data_dir) / HARD_STOP_FILE
+    cleared = reset_persisted(state_file)
+    if cleared is None:
+        print(f"no hard stop was latched ({state_file})")
+    else:
+        print(f"cleared the hard stop latched for {cleared.trigger}: {cleared.reason} ({state_file})")
     return EXIT_OK
 
 
@@ -52,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser("sim", help="run the local Hyperliquid-compatible exchange on loopback")
     sim_cli.add_arguments(sim)
+
+    reset = commands.add_parser(
+        "reset-hardstop", help="clear a latched hard stop (the bot must be stopped; it comes back unlatched)"
+    )
+    reset.add_argument("--config", required=True, metavar="FILE", help="the bot's config (for its data_dir)")
     return parser
 
 
@@ -61,4 +82,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_config(args.file)
     if args.command == "sim":
         return sim_cli.run(args)
+    if args.command == "reset-hardstop":
+        return reset_hardstop(args.config)
     return run_bot(args.config, args.check)

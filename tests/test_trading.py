@@ -11,6 +11,7 @@ import pytest
 import trio
 import trio.testing
 
+from hip3 import cli
 from hip3.app import Running, Transports, run_bot
 from hip3.app_trading import graceful_shutdown
 from hip3.config import parse_config
@@ -173,4 +174,46 @@ async def test_the_shutdown_sequence_leaves_no_order_and_no_position_within_the_
         assert trio.current_time() - begun <= desk.cfg.shutdown.deadline_s
         assert exchange_size(sim) == 0 and open_orders(sim) == []
         assert desk.shutting_down
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.deadline(300)
+async def test_reset_hardstop_clears_the_latch_for_the_next_start(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with trio.open_nursery() as nursery:
+        _, running = await start(nursery, tmp_path)
+        assert running.desk is not None
+        running.desk.hard_stop.latch(MANUAL, "drill")
+        nursery.cancel_scope.cancel()
+    config_file = tmp_path / "bot.toml"
+    config_file.write_text(config_text(tmp_path))
+    assert cli.main(["reset-hardstop", "--config", str(config_file)]) == 0
+    assert "cleared the hard stop latched for manual: drill" in capsys.readouterr().out
+    async with trio.open_nursery() as nursery:
+        _, restarted = await start(nursery, tmp_path)
+        assert restarted.desk is not None and restarted.desk.hard_stop.reason() is None
+        nursery.cancel_scope.cancel()
+    assert cli.main(["reset-hardstop", "--config", str(config_file)]) == 0
+    assert "no hard stop was latched" in capsys.readouterr().out
+
+
+@pytest.mark.deadline(300)
+async def test_a_disconnect_while_holding_is_reconciled_before_entries_resume(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        sim, running = await start(nursery, tmp_path)
+        desk = running.desk
+        assert desk is not None
+        await trio.sleep(16.5)
+        sim.process.force_jump(TSLA, 60)
+        await until(lambda: exchange_size(sim) > 0)
+        sim.faults.drop_websockets()
+        await until(lambda: desk.readiness.not_ready() is not None, limit_s=1)  # entries stop at once
+        await until(lambda: desk.readiness.not_ready() is None)  # reconnected, resynced, reconciled
+        await desk.tracker.handle.settled()
+        tracked = desk.tracker.handle.position(TSLA)
+        assert (tracked.size if tracked else D(0)) == exchange_size(sim)
+        assert not desk.hard_stop.reason()
         nursery.cancel_scope.cancel()

@@ -29,6 +29,8 @@ from hip3.core.watched import Watched
 
 log = structlog.get_logger(__name__)
 
+HARD_STOP_FILE = "hardstop.json"  # in persistence.data_dir
+
 REALIZED_LOSS: Final = "realized_loss"
 LOSING_STREAK: Final = "losing_streak"
 FLATTEN_FAILURES: Final = "flatten_failures"
