@@ -19,6 +19,7 @@ open, the source's `snapshot()` is taken at most twice per push interval (`Snaps
 from __future__ import annotations
 
 import hmac
+import logging
 import ipaddress
 from collections.abc import AsyncIterator
 from functools import partial
@@ -275,6 +276,7 @@ def _hypercorn_config(host: str, port: int) -> hypercorn.config.Config:
     config = hypercorn.config.Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our formatter, not a handler of its own
     config.loglevel = "WARNING"
     return config
 
