@@ -19,8 +19,8 @@ open, the source's `snapshot()` is taken at most twice per push interval (`Snaps
 from __future__ import annotations
 
 import hmac
-import logging
 import ipaddress
+import logging
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
