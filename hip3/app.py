@@ -8,6 +8,7 @@ still use them while it stops and every buffered record is written.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -19,6 +20,7 @@ import structlog
 import tricycle
 import trio
 
+from hip3.app_ops import Ops, build_ops, start_ops_body, start_ops_services
 from hip3.app_trading import (
     Desk,
     build_desk,
@@ -37,7 +39,8 @@ from hip3.market.registry import MarketRegistry, discover, run_spec_refresh
 from hip3.net.http import HttpClient
 from hip3.net.weight_budget import WeightBudget
 from hip3.net.ws import Connector, WsConnection, WsSettings, url_connector
-from hip3.persist.jsonl import DailyJsonl, run_in_worker_thread
+from hip3.persist.journal import read_entry_times
+from hip3.persist.jsonl import BlockingRunner, DailyJsonl, run_in_worker_thread
 from hip3.persist.market_recording import MarketRecorder
 from hip3.persist.recorder import SignalRecorder
 from hip3.risk.market_gates import MarketRiskGates, RiskSettings
@@ -48,15 +51,13 @@ from hip3.strategy.signal_task import run_signal_task
 log = structlog.get_logger(__name__)
 
 
-BlockingRunner = Callable[[Callable[[], None]], Awaitable[None]]
-
-
 @attrs.frozen
 class Transports:
     """Where HTTP and the WebSocket go: the configured network by default; tests pass in-memory ones."""
 
     http: httpx.AsyncBaseTransport | None = None
     ws_connector: Connector | None = None
+    alerts: httpx.AsyncBaseTransport | None = None  # the alert webhook's
 
 
 @attrs.frozen
@@ -70,6 +71,7 @@ class Running:
     detector: Detector
     recorder: SignalRecorder
     data_dir: Path
+    ops: Ops
     desk: Desk | None = None  # trading mode only
 
 
@@ -215,11 +217,32 @@ async def run_bot(
         ws = WsConnection(transports.ws_connector or url_connector(cfg.network.ws_url), _ws_settings(cfg))
         desk = None
         if key is not None:
-            desk = build_desk(cfg, key=key, http=http, ws=ws, feed=feed, data_dir=data_dir, wall_ms=wall_ms)
+            desk = build_desk(
+                cfg,
+                key=key,
+                http=http,
+                ws=ws,
+                feed=feed,
+                data_dir=data_dir,
+                wall_ms=wall_ms,
+                restored_entry_times=read_entry_times(cfg.persistence.journal_path),
+            )
+        risk, detector = MarketRiskGates(_risk_settings(cfg), registry), _detector(cfg)
+        ops = build_ops(
+            cfg,
+            feed=feed,
+            ws=ws,
+            risk=risk,
+            desk=desk,
+            wall_ms=wall_ms,
+            disk_writes=disk_writes,
+            alert_transport=transports.alerts,
+        )
         signals, followups, recorder, market = _recorders(cfg, data_dir, feed, wall_ms, disk_writes)
         for writer in (signals, followups, market):
             if writer is not None:
                 await services.start(writer.run)
+        await start_ops_services(ops, services, cfg, os.environ if environ is None else environ)
         if market is not None:
             ws.raw_listeners.append(market.on_raw_frame)
         if desk is not None:
@@ -229,13 +252,13 @@ async def run_bot(
             await body.start(run_feed, ws, feed)
             await body.start(run_book_seeding, ws, feed, http.info)
             await body.start(recorder.run)
-            risk, detector = MarketRiskGates(_risk_settings(cfg), registry), _detector(cfg)
-            listeners = [_awaitable(recorder.on_signal)]
+            listeners = [_awaitable(recorder.on_signal), _awaitable(ops.on_signal)]
             market_listeners = []
             if desk is not None:
                 await start_body(desk, body, ws, http)
                 listeners.append(desk.pipeline.on_signal)
                 market_listeners.append(desk.exits.on_market_update)
+            await start_ops_body(ops, body, cfg, ws=ws, risk=risk, desk=desk, wall_ms=wall_ms)
             await body.start(
                 lambda task_status: run_signal_task(
                     feed,
@@ -264,7 +287,7 @@ async def run_bot(
                     )
                 )
             log.info(cfg.mode, markets=len(feed.states), data_dir=str(data_dir))
-            task_status.started(Running(registry, feed, ws, risk, detector, recorder, data_dir, desk))
+            task_status.started(Running(registry, feed, ws, risk, detector, recorder, data_dir, ops, desk))
 
 
 async def _stop(desk: Desk | None, everything: trio.CancelScope) -> None:

@@ -103,13 +103,14 @@ def build_desk(
     feed: MarketFeed,
     data_dir: Path,
     wall_ms: WallClock,
+    restored_entry_times: Mapping[str, int] | None = None,
 ) -> Desk:
     account = cfg.account.account_address
     if account is None:  # the config refuses trading without it; this keeps the type honest
         raise ValueError("trading needs account.account_address")
     specs = {coin: state.spec for coin, state in feed.states.items()}
     nonces = NonceManager(wall_ms, warn_ms=cfg.risk.clock_skew_warn_ms, block_ms=cfg.risk.clock_skew_block_ms)
-    tracker = PositionTracker(wall_ms)
+    tracker = PositionTracker(wall_ms, restored_entry_times=restored_entry_times)
     scheduler = Scheduler()
     sender = Sender(
         scheduler,

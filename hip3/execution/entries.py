@@ -50,6 +50,7 @@ class EntryPipeline:
         self._max_order_notional = max_order_notional
         self._slippage = slippage_bps / BPS
         self.stats: Counter[str] = Counter()
+        self.queued_listeners: list[Callable[[PendingOrder, Signal], None]] = []
 
     async def on_signal(self, signal: Signal) -> None:
         order = self._order_for(signal)
@@ -66,6 +67,8 @@ class EntryPipeline:
             await self._tracker.order_ended(order.cloid, OrderState.REJECTED, "scheduler full")
             return
         self.stats["queued"] += 1
+        for listener in self.queued_listeners:
+            listener(order, signal)
 
     def _order_for(self, signal: Signal) -> PendingOrder | None:
         spec, mark = self._specs.get(signal.coin), self._marks(signal.coin)

@@ -80,6 +80,17 @@ class RejectEvent:
 
 
 @attrs.frozen
+class PostTiming:
+    """One post: when it was signed and handed to the transport, and when its answer (or failure) came."""
+
+    transport: str
+    kind: str
+    cloids: tuple[str, ...]  # of the orders it carried (none for cancels)
+    sent_at: float  # Trio time
+    answered_at: float
+
+
+@attrs.frozen
 class _Unknown:
     """It may have reached the exchange, and no readable answer came."""
 
@@ -142,6 +153,7 @@ class Sender:
         self._post_slots = trio.Semaphore(max_posts_in_flight)
         self._nursery: trio.Nursery | None = None
         self.reject_listeners: list[Callable[[RejectEvent], None]] = []
+        self.post_listeners: list[Callable[[PostTiming], None]] = []
         self.stats: Counter[str] = Counter()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -358,13 +370,17 @@ class Sender:
         outcome: PostOutcome | _SocketDown,
     ) -> None:
         self.stats[f"posts_{transport}"] += 1
+        now = trio.current_time()
+        timing = PostTiming(transport, action["type"], _cloids_of(action), started, now)
+        for listener in self.post_listeners:
+            listener(timing)
         log.info(
             "post",
             kind=action["type"],
             count=count,
             nonce=nonce,
             transport=transport,
-            round_trip_ms=round((trio.current_time() - started) * 1000, 3),
+            round_trip_ms=round((now - started) * 1000, 3),
             outcome=_describe(outcome),
         )
 
@@ -450,6 +466,10 @@ def _order_request(order: PendingOrder) -> OrderRequest:
 
 def _order_action(orders: Sequence[PendingOrder]) -> Action:
     return order_action([_order_request(order) for order in orders])
+
+
+def _cloids_of(action: Action) -> tuple[str, ...]:
+    return tuple(str(order["c"]) for order in action.get("orders", ()) if "c" in order)
 
 
 def _statuses_fit(orders: Sequence[PendingOrder], statuses: Sequence[OrderStatus]) -> bool:

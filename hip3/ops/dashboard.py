@@ -199,13 +199,21 @@ async def read_text_field(request: Request, field: str, *, default: str | None) 
 class DashboardRoutes:
     """The request handlers, sharing the source, the token, the metrics and the snapshot feed."""
 
-    def __init__(self, source: DashboardSource, token: str | None, metrics: Metrics, interval_s: float):
+    def __init__(
+        self,
+        source: DashboardSource,
+        token: str | None,
+        metrics: Metrics,
+        interval_s: float,
+        max_streams: int,
+    ):
         self.source = source
         self.token = token
         self.metrics = metrics
         self.interval_s = interval_s
         self.feed = SnapshotFeed(source, interval_s)
-        self.slots = StreamSlots(MAX_STREAM_CLIENTS)
+        self.max_streams = max_streams
+        self.slots = StreamSlots(max_streams)
         self.page = PAGE_FILE.read_bytes()
 
     async def index(self, request: Request) -> Response:
@@ -218,7 +226,7 @@ class DashboardRoutes:
 
     async def stream(self, request: Request) -> Response:
         if not self.slots.try_take():
-            return _error(503, f"too many live streams (at most {MAX_STREAM_CLIENTS}); close another page")
+            return _error(503, f"too many live streams (at most {self.max_streams}); close another page")
         return EventStreamResponse(
             server_sent_events(snapshot_changes(self.feed, self.interval_s)), self.slots
         )
@@ -253,12 +261,17 @@ def _outcome(error: str | None) -> JSONResponse:
 
 
 def create_dashboard_app(
-    source: DashboardSource, *, token: str | None, metrics: Metrics, push_interval_s: float = 0.1
+    source: DashboardSource,
+    *,
+    token: str | None,
+    metrics: Metrics,
+    push_interval_s: float = 0.1,
+    max_streams: int = MAX_STREAM_CLIENTS,
 ) -> Starlette:
     """The dashboard app; `token` is HIP3_DASHBOARD_TOKEN (None or empty: the hard-stop endpoints refuse)."""
     if push_interval_s < MIN_PUSH_INTERVAL_S:
         raise ValueError(f"push_interval_s must be at least {MIN_PUSH_INTERVAL_S} (10 updates a second)")
-    routes = DashboardRoutes(source, token, metrics, push_interval_s)
+    routes = DashboardRoutes(source, token, metrics, push_interval_s, max_streams)
     return Starlette(
         routes=[
             Route("/", routes.index, methods=["GET"]),

@@ -74,8 +74,8 @@ class Metrics:
     def fill(self, coin: str) -> None:
         self._fills.labels(coin=coin).inc()
 
-    def gate_block(self, gate: str) -> None:
-        self._gate_blocks.labels(gate=gate).inc()
+    def gate_block(self, gate: str, count: int = 1) -> None:
+        self._gate_blocks.labels(gate=gate).inc(count)
 
     def reconnect(self, reason: str = "unspecified") -> None:
         self._reconnects.labels(reason=reason).inc()

@@ -280,9 +280,17 @@ class TrackerHandle:
 
 
 class PositionTracker:
-    def __init__(self, wall_ms: WallClock, *, inbox_size: int = INBOX_SIZE) -> None:
+    def __init__(
+        self,
+        wall_ms: WallClock,
+        *,
+        inbox_size: int = INBOX_SIZE,
+        restored_entry_times: Mapping[str, int] | None = None,
+    ) -> None:
         self._wall_ms = wall_ms
         self._positions: dict[str, Position] = {}
+        # Entry times journaled by an earlier run: a position found at start keeps its real age (time stop).
+        self._restored_entry_times = dict(restored_entry_times or {})
         self._pending = PendingTable()
         self._progress: dict[int, OrderFillProgress] = {}
         self._seen_tids: dict[int, None] = {}
@@ -298,6 +306,10 @@ class PositionTracker:
         ] = {}  # recently ended orders: market, side, trio time
         self.stats: Counter[str] = Counter()
         self.fill_listeners: list[Callable[[AppliedFill], None]] = []
+        self.registered_listeners: list[Callable[[PendingOrder], None]] = []
+        self.ended_listeners: list[Callable[[PendingOrder, OrderState, str], None]] = []
+        # A position installed or removed by a resync (fills are told through fill_listeners).
+        self.installed_listeners: list[Callable[[str, Position | None], None]] = []
         send, self._inbox = trio.open_memory_channel[Message](inbox_size)
         self.handle = TrackerHandle(MappingProxyType(self._positions), self._pending, send, self.stats)
 
@@ -333,6 +345,8 @@ class PositionTracker:
             self.stats["register_skipped_already_ended"] += 1
             return
         self.stats["registered"] += 1
+        for listener in self.registered_listeners:
+            listener(order)
 
     def _on_acked(self, cloid: Cloid, oid: int) -> None:
         order = self._pending.by_cloid(cloid)
@@ -359,6 +373,8 @@ class PositionTracker:
         log.info(
             "order ended", coin=order.coin, cloid=str(cloid), oid=order.oid, state=state.value, reason=reason
         )
+        for listener in self.ended_listeners:
+            listener(order, state, reason)
 
     def _on_response_fill(self, message: _ResponseFill) -> None:
         order = self._pending.by_cloid(message.cloid)
@@ -490,14 +506,25 @@ class PositionTracker:
 
     def _install(self, coin: str, exchange: tuple[Decimal, Decimal] | None, time_ms: int) -> None:
         ours = self._positions.get(coin)
+        restored_ms = self._restored_entry_times.pop(coin, None)
         if exchange is None or exchange[0] == 0:
             if ours is not None:
                 self.stats["resync_removed"] += 1
                 del self._positions[coin]
+                self._tell_installed(coin, None)
             return
         size, entry_px = exchange
         same_side = ours is not None and (ours.size > 0) == (size > 0)
-        entry_time = ours.entry_time_ms if ours is not None and same_side else time_ms
-        if ours is None or ours.size != size or ours.entry_px != entry_px:
+        if ours is not None and same_side:
+            entry_time = ours.entry_time_ms
+        else:
+            entry_time = time_ms if ours is not None or restored_ms is None else restored_ms
+        installed = Position(coin, size, entry_px, entry_time)
+        if installed != ours:
             self.stats["resync_changed"] += 1
-        self._positions[coin] = Position(coin, size, entry_px, entry_time)
+            self._positions[coin] = installed
+            self._tell_installed(coin, installed)
+
+    def _tell_installed(self, coin: str, position: Position | None) -> None:
+        for listener in self.installed_listeners:
+            listener(coin, position)

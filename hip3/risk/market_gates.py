@@ -144,6 +144,11 @@ class MarketRiskGates:
     def counters(self) -> Mapping[RiskGate, int]:
         return self._counters
 
+    def blocking_gates(self, coin: str) -> tuple[str, ...]:
+        """The gates that have blocked the market since it was last clear (for the dashboard)."""
+        record = self._records.get(coin)
+        return () if record is None else tuple(gate.value for gate in RiskGate if gate in record.warned)
+
     def check(self, state: MarketState, now: float) -> RiskClear | RiskBlocked:
         record = self._records.get(state.coin)
         if record is None:
