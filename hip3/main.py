@@ -10,6 +10,7 @@ from hip3.app import run_bot
 from hip3.keys import SigningKeyError
 from hip3.launch import EXIT_INVALID, EXIT_OK, load_or_report, preflight
 from hip3.market.preflight import PreflightError
+from hip3.ops.logging import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ async def run(config_path: str, *, check_only: bool) -> int:
         return EXIT_INVALID
     if check_only:
         return preflight(cfg)
+    configure_logging(level=cfg.telemetry.log_level, fmt=cfg.telemetry.log_format)
     status = EXIT_OK
     try:
         await run_bot(cfg, handle_signals=True)
