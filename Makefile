@@ -25,6 +25,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy hip3
 
 pytest: $(STAMP)
+	bash scripts/ensure-chromium
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
