@@ -105,7 +105,7 @@ def build_ops(
         estimated_fee_bps=cfg.detector.taker_fee_bps,
         run_blocking=disk_writes,
     )
-    alerts = AlertSender.from_config(cfg.alerts, transport=alert_transport)
+    alerts = AlertSender.from_config(cfg.alerts, transport=alert_transport, wall_ms=wall_ms)
     latency = None
     if desk is not None:
         latency = OrderLatency(

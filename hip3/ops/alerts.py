@@ -207,10 +207,18 @@ class AlertSender:
 
     @classmethod
     def from_config(
-        cls, alerts: AlertsConfig, *, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        alerts: AlertsConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        wall_ms: WallClock = system_wall_ms,
     ) -> AlertSender:
         return cls(
-            alerts.webhook_url, fmt=alerts.format, timeout_s=alerts.timeout_ms / 1000, transport=transport
+            alerts.webhook_url,
+            fmt=alerts.format,
+            timeout_s=alerts.timeout_ms / 1000,
+            transport=transport,
+            wall_ms=wall_ms,
         )
 
     @property

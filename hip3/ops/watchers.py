@@ -46,15 +46,16 @@ async def watch_connection(
         await status.wait_for(_is_down)
         down_at = trio.current_time()
         with trio.move_on_after(alert_after_s):
-            back = await status.wait_for(_is_live)
+            await status.wait_for(_is_live)
+        # Judged on the status itself: the wait may be cancelled just after the link came back.
         if not _is_live(status.value):
             alerts.notify(DISCONNECT, "WebSocket down", f"no live connection for {alert_after_s:g} s")
-            back = await status.wait_for(_is_live)
+            await status.wait_for(_is_live)
             down_s = trio.current_time() - down_at
             alerts.notify(DISCONNECT, "WebSocket back", f"live again after {down_s:.0f} s")
-        if back.epoch > last_epoch:
+        if status.value.epoch > last_epoch:
             metrics.reconnect("dropped")
-            last_epoch = back.epoch
+            last_epoch = status.value.epoch
 
 
 def ms_to_next_utc_midnight(now_ms: int) -> int:
