@@ -45,6 +45,7 @@ from hip3.protocol.messages import (
 log = structlog.get_logger(__name__)
 
 Connector = Callable[[trio.Nursery], Awaitable[trio_websocket.WebSocketConnection]]
+CANCELLED_CLOSE_TIMEOUT_S = 0.1
 CLOSE_TIMEOUT_S = 2.0
 PING = json.dumps({"method": "ping"})
 CONSUMER_BUFFER = 1000
@@ -117,6 +118,12 @@ CONNECTION_ENDINGS = (
     trio_websocket.HandshakeError,
     OSError,
 )
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_cancelled(inner) for inner in exc.exceptions)
+    return isinstance(exc, trio.Cancelled)
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -214,12 +221,19 @@ class WsConnection:
         try:
             async with trio.open_nursery() as nursery:
                 ws = await self._connect(nursery)
+                close_timeout_s = CLOSE_TIMEOUT_S
                 try:
                     await self._serve(ws)
+                except BaseException as exc:
+                    if _only_cancelled(exc):
+                        # Cancelled from outside: the socket's reader is cancelled too and cannot read the
+                        # peer's answer, so send our close frame and do not wait for the handshake.
+                        close_timeout_s = CANCELLED_CLOSE_TIMEOUT_S
+                    raise
                 finally:
                     # Close before cancelling: the socket's own reader runs in this nursery and must be alive
                     # to read the peer's closing handshake. Shielded for shutdown, bounded for a silent peer.
-                    with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT_S):
+                    with trio.CancelScope(shield=True, deadline=trio.current_time() + close_timeout_s):
                         await ws.aclose()
                     nursery.cancel_scope.cancel()
         except* CONNECTION_ENDINGS as ended:

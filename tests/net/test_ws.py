@@ -15,6 +15,7 @@ import trio.testing
 import trio_websocket
 
 from hip3.net.ws import (
+    CANCELLED_CLOSE_TIMEOUT_S,
     ConnectionState,
     PostOutcomeUnknown,
     ReconnectGaveUp,
@@ -203,6 +204,22 @@ async def test_shutdown_during_backoff_returns_at_once(
     with trio.move_on_after(0.5):
         await connection.run()
     assert trio.current_time() - start == 0.5
+    assert connection.status.value.state is ConnectionState.DISCONNECTED
+
+
+async def test_a_cancelled_live_connection_returns_without_waiting_for_the_close_handshake(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim = await start_sim(nursery)
+    connection = WsConnection(sim.ws_server.connect, NO_JITTER)
+    connection.subscribe(TSLA_BBO)
+    async with trio.open_nursery() as inner:
+        await inner.start(connection.run)
+        await connection.wait_live()
+        cancelled_at = trio.current_time()
+        inner.cancel_scope.cancel()
+    # the socket's reader is cancelled with it, so the peer's closing answer could never be read
+    assert trio.current_time() - cancelled_at <= CANCELLED_CLOSE_TIMEOUT_S
     assert connection.status.value.state is ConnectionState.DISCONNECTED
 
 
