@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/hip3 check-config config/default.toml
+	$(BIN)/hip3 demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check hip3 tests benchmarks

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import trio
 
-from hip3 import __version__
+from hip3 import __version__, demo
 from hip3.config import config_warnings, render_effective
+from hip3.core.clock import system_wall_ms
 from hip3.launch import EXIT_INVALID, EXIT_OK, load_or_report
 from hip3.main import run as run_main
+from hip3.ops.config_docs import write_configuration_doc
+from hip3.ops.report import build_report, parse_since, render_table, report_json
 from hip3.risk.hard_stop import HARD_STOP_FILE, reset_persisted
 from hip3.sim import cli as sim_cli
 
@@ -41,6 +45,38 @@ def reset_hardstop(path: str) -> int:
         print(f"no hard stop was latched ({state_file})")
     else:
         print(f"cleared the hard stop latched for {cleared.trigger}: {cleared.reason} ({state_file})")
+    return EXIT_OK
+
+
+def report(args: argparse.Namespace) -> int:
+    """Summarise the journal's round trips of a period, as a table or JSON."""
+    path = Path(args.journal) if args.journal else _journal_of(args.config)
+    if path is None:
+        return EXIT_INVALID
+    try:
+        since_ms = system_wall_ms() - parse_since(args.since)
+        summary = build_report(path, since_ms=since_ms)
+    except ValueError as exc:
+        print(f"hip3 report: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except FileNotFoundError:
+        print(f"hip3 report: no journal at {path} (has the bot run with this data_dir?)", file=sys.stderr)
+        return EXIT_INVALID
+    if args.json:
+        print(json.dumps(report_json(summary), indent=2))
+    else:
+        print(render_table(summary), end="")
+    return EXIT_OK
+
+
+def _journal_of(config: str) -> Path | None:
+    cfg = load_or_report(config)
+    return None if cfg is None else Path(cfg.persistence.journal_path)
+
+
+def docs_config(path: str) -> int:
+    changed = write_configuration_doc(Path(path))
+    print(f"{path}: {'written' if changed else 'already current'}")
     return EXIT_OK
 
 
@@ -73,6 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
         "reset-hardstop", help="clear a latched hard stop (the bot must be stopped; it comes back unlatched)"
     )
     reset.add_argument("--config", required=True, metavar="FILE", help="the bot's config (for its data_dir)")
+
+    rep = commands.add_parser("report", help="PnL, win rate and edge captured per market from the journal")
+    source = rep.add_mutually_exclusive_group()
+    source.add_argument("--config", default="config/default.toml", metavar="FILE", help="the bot's config")
+    source.add_argument("--journal", metavar="FILE", help="a journal file (instead of the config's)")
+    rep.add_argument("--since", default="24h", help="period: 90s, 30m, 24h, 7d (default 24h)")
+    rep.add_argument("--json", action="store_true", help="JSON instead of a table")
+
+    docs = commands.add_parser("docs-config", help="regenerate the configuration reference page")
+    docs.add_argument("--output", default="docs/configuration.md", metavar="FILE")
+
+    demo_parser = commands.add_parser(
+        "demo", help="trade the built-in exchange on loopback with a throwaway key, with the dashboard"
+    )
+    demo.add_arguments(demo_parser)
     return parser
 
 
@@ -84,4 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return sim_cli.run(args)
     if args.command == "reset-hardstop":
         return reset_hardstop(args.config)
+    if args.command == "report":
+        return report(args)
+    if args.command == "docs-config":
+        return docs_config(args.output)
+    if args.command == "demo":
+        return demo.run(args)
     return run_bot(args.config, args.check)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from hip3 import cli
 from hip3.config import ShutdownConfig, schema_fields, schema_sections
 from hip3.ops.config_docs import GENERATOR_COMMAND, render_configuration_doc, write_configuration_doc
 
@@ -74,3 +77,13 @@ def test_the_dockerfile(repo_root: Path) -> None:
     assert "curl" not in text
     assert by_name["ENTRYPOINT"] == ['["trio-run", "hip3.main", "--config", "/config/config.toml"]']
     assert by_name["STOPSIGNAL"] == ["SIGTERM"]
+
+
+def test_the_cli_writes_the_page_then_finds_it_current(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "configuration.md"
+    assert cli.main(["docs-config", "--output", str(page)]) == 0
+    assert page.read_text(encoding="utf-8") == render_configuration_doc()
+    assert cli.main(["docs-config", "--output", str(page)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{page}: written", f"{page}: already current"]

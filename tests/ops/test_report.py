@@ -10,6 +10,7 @@ import pytest
 import trio
 import trio.testing
 
+from hip3 import cli
 from hip3.core.clock import trio_wall_clock
 from hip3.core.order import Side
 from hip3.ops.report import Report, build_report, parse_since, render_table, report_json
@@ -204,3 +205,28 @@ def test_parse_since(text: str, ms: int) -> None:
 def test_parse_since_refuses_what_it_cannot_read(text: str) -> None:
     with pytest.raises(ValueError, match="unit"):
         parse_since(text)
+
+
+async def test_the_cli_prints_the_journal_as_json_and_as_a_table(
+    autojump_clock: trio.testing.MockClock, journal_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await write_two_markets(journal_path)
+    capsys.readouterr()  # the journal's own log lines
+    assert cli.main(["report", "--journal", str(journal_path), "--since", "9999d", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = report_json(build_report(journal_path, since_ms=0))
+    assert printed.pop("since_ms") > 0
+    assert printed == {key: value for key, value in expected.items() if key != "since_ms"}
+    assert cli.main(["report", "--journal", str(journal_path), "--since", "9999d"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[1:] == render_table(build_report(journal_path, since_ms=0)).splitlines()[1:]
+
+
+def test_the_cli_refuses_a_bad_period_and_a_missing_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["report", "--journal", str(tmp_path / "none.sqlite3")]) == 1
+    assert "no journal at" in capsys.readouterr().err
+    open_journal_db(tmp_path / "j.sqlite3").close()
+    assert cli.main(["report", "--journal", str(tmp_path / "j.sqlite3"), "--since", "soon"]) == 1
+    assert "hip3 report:" in capsys.readouterr().err
