@@ -19,14 +19,11 @@ open, the source's `snapshot()` is taken at most twice per push interval (`Snaps
 from __future__ import annotations
 
 import hmac
-import ipaddress
-import logging
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-import hypercorn.config
 import hypercorn.trio
 import orjson
 import trio
@@ -36,6 +33,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from hip3.net import serving
+from hip3.net.serving import hypercorn_config
 from hip3.ops.metrics import METRICS_CONTENT_TYPE, Metrics
 
 PAGE_FILE = Path(__file__).resolve().parent / "static" / "index.html"
@@ -67,21 +66,10 @@ class DashboardSource(Protocol):
     def reset_hard_stop(self, operator: str) -> str | None: ...  # an error text, or None when reset
 
 
-class BindRefused(ValueError):
-    """A non-loopback bind address without explicit permission."""
-
-
 def check_bind_host(host: str, *, allow_remote: bool) -> None:
-    if allow_remote or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise BindRefused(
-            f"refusing to bind the dashboard to {host}: it serves loopback only unless allow_remote is set"
-        )
+    serving.check_bind_host(
+        host, allow_remote=allow_remote, what="the dashboard", permission="allow_remote is set"
+    )
 
 
 def encode_snapshot(snapshot: dict[str, Any]) -> bytes:
@@ -285,15 +273,6 @@ def create_dashboard_app(
     )
 
 
-def _hypercorn_config(host: str, port: int) -> hypercorn.config.Config:
-    config = hypercorn.config.Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")  # through our formatter, not a handler of its own
-    config.loglevel = "WARNING"
-    return config
-
-
 async def serve_dashboard(
     app: Starlette,
     *,
@@ -304,7 +283,7 @@ async def serve_dashboard(
 ) -> None:
     """Serve the app until cancelled; reports the bound URL (e.g. http://127.0.0.1:8080) when listening."""
     check_bind_host(host, allow_remote=allow_remote)
-    serve = partial(hypercorn.trio.serve, app, _hypercorn_config(host, port))  # type: ignore[arg-type]
+    serve = partial(hypercorn.trio.serve, app, hypercorn_config(host, port))  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:
         binds: list[str] = await nursery.start(serve)
         task_status.started(binds[0])

@@ -6,14 +6,12 @@ otherwise, because it accepts any signature from a funded test account.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import partial
 
 import attrs
-import hypercorn.config
 import hypercorn.trio
 import trio
 from starlette.applications import Starlette
@@ -23,6 +21,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from hip3.core.clock import WallClock, system_wall_ms
+from hip3.net import serving
+from hip3.net.serving import hypercorn_config
 from hip3.sim.driver import run_market
 from hip3.sim.engine import SimExchange
 from hip3.sim.faults import SimFaults, run_fault_schedule
@@ -38,23 +38,10 @@ HTTP_TOO_MANY_REQUESTS = 429
 DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
 
 
-class BindRefused(ValueError):
-    """A non-loopback bind address without explicit permission."""
-
-
 def check_bind_host(host: str, *, allow_remote: bool) -> None:
-    if allow_remote:
-        return
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise BindRefused(
-            f"refusing to bind {host}: the simulator serves loopback only unless --allow-remote is given"
-        )
+    serving.check_bind_host(
+        host, allow_remote=allow_remote, what="the simulator", permission="--allow-remote is given"
+    )
 
 
 def _answer(status: int, body: object) -> Response:
@@ -111,14 +98,6 @@ class RunningSim:
         return "ws" + self.http_url.removeprefix("http") + "/ws"
 
 
-def _hypercorn_config(host: str, port: int) -> hypercorn.config.Config:
-    config = hypercorn.config.Config()
-    config.bind = [f"{host}:{port}"]
-    config.accesslog = None
-    config.loglevel = "WARNING"
-    return config
-
-
 async def run_sim_server(
     scenario: Scenario,
     *,
@@ -139,6 +118,6 @@ async def run_sim_server(
     async with trio.open_nursery() as nursery:
         await nursery.start(run_market, faults.process, exchange)
         await nursery.start(run_fault_schedule, scenario.faults, faults)
-        serve = partial(hypercorn.trio.serve, app, _hypercorn_config(host, port))  # type: ignore[arg-type]
+        serve = partial(hypercorn.trio.serve, app, hypercorn_config(host, port))  # type: ignore[arg-type]
         binds: list[str] = await nursery.start(serve)
         task_status.started(RunningSim(exchange=exchange, faults=faults, http_url=binds[0]))

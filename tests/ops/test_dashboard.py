@@ -17,9 +17,9 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
+from hip3.net.serving import BindRefused
 from hip3.ops.dashboard import (
     MAX_STREAM_CLIENTS,
-    BindRefused,
     SnapshotFeed,
     check_bind_host,
     create_dashboard_app,
