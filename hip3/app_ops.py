@@ -57,6 +57,10 @@ class Ops:
     def counts(self) -> dict[str, int]:
         return dict(self.view.counts)
 
+    def order_outcomes(self) -> dict[str, int]:
+        """Ended orders by final state (filled, cancelled, rejected, ...)."""
+        return dict(self.view.order_outcomes)
+
     def on_signal(self, signal: Signal) -> None:
         self.view.on_signal(signal)
         self.journal.signal(signal)
@@ -151,6 +155,7 @@ def _connect_desk(ops: Ops, desk: Desk, latency: OrderLatency) -> None:
 
 def _order_ended(ops: Ops, order: PendingOrder, state: OrderState, reason: str) -> None:
     ops.journal.order_ended(order.cloid.value, state.value, reason, order.oid)
+    ops.view.on_order_ended(order, state, reason)
     ops.metrics.order(state.value)
 
 

@@ -232,6 +232,8 @@ class Progress:
     """What the status line shows."""
 
     elapsed_s: float
+    connection: str
+    hard_stop: str  # "clear" or "LATCHED (<trigger>)"
     signals: int
     orders: int
     fills: int
@@ -245,9 +247,9 @@ def status_line(p: Progress) -> str:
     minutes, seconds = divmod(int(p.elapsed_s), 60)
     dashboard = p.dashboard_url or "off"
     return (
-        f"{minutes:02d}:{seconds:02d}  signals {p.signals}  orders {p.orders}  fills {p.fills}  "
-        f"round trips {p.round_trips}  pnl {p.realized_pnl_usd:+.4f} USD  open {p.open_positions}  "
-        f"dashboard {dashboard}"
+        f"{minutes:02d}:{seconds:02d}  {p.connection}  signals {p.signals}  orders {p.orders}  "
+        f"fills {p.fills}  round trips {p.round_trips}  pnl {p.realized_pnl_usd:+.4f} USD  "
+        f"open {p.open_positions}  hard stop {p.hard_stop}  dashboard {dashboard}"
     )
 
 
@@ -263,6 +265,7 @@ def _nonzero(text: object) -> bool:
 def build_summary(
     *,
     counts: Mapping[str, int],
+    order_outcomes: Mapping[str, int],
     figures: RiskFigures,
     cap_per_market_usd: Decimal,
     audit: Mapping[str, Any],
@@ -275,7 +278,7 @@ def build_summary(
     markets: Mapping[str, Mapping[str, Any]] = audit.get("markets", {})
     return {
         "signals": int(counts.get("signals", 0)),
-        "orders": int(counts.get("orders", 0)),
+        "orders": {"total": int(counts.get("orders", 0)), **dict(sorted(order_outcomes.items()))},
         "fills": int(counts.get("fills", 0)),
         "round_trips": figures.round_trips,
         "win_rate": win_rate(figures),
@@ -310,7 +313,8 @@ def summary_text(summary: Mapping[str, Any]) -> str:
     return "\n".join(
         [
             f"hip3 demo: {summary['duration_s']:.0f} s against the simulator",
-            f"  signals {summary['signals']}, orders {summary['orders']}, fills {summary['fills']}",
+            f"  signals {summary['signals']}, orders {_orders_text(summary['orders'])}, "
+            f"fills {summary['fills']}",
             f"  round trips {summary['round_trips']} (win rate {win}), realized PnL "
             f"{summary['realized_pnl_usd']} USD after {summary['fees_usd']} USD fees",
             f"  tick to order p50 {_us(latency['p50'])}, p99 {_us(latency['p99'])} "
@@ -320,6 +324,11 @@ def summary_text(summary: Mapping[str, Any]) -> str:
             f"  at the end: {summary['open_orders_at_end']} open orders, positions: {positions}",
         ]
     )
+
+
+def _orders_text(orders: Mapping[str, int]) -> str:
+    outcomes = ", ".join(f"{count} {state}" for state, count in orders.items() if state != "total")
+    return f"{orders['total']}" + (f" ({outcomes})" if outcomes else "")
 
 
 def _us(value: float | None) -> str:
@@ -377,8 +386,11 @@ class Demo:
 
     def progress(self) -> Progress:
         counts, figures = self.counts(), self.desk.monitor.figures()
+        latch = self.desk.hard_stop.latched
         return Progress(
             elapsed_s=self.elapsed_s(),
+            connection=self.running.ws.status.value.state.value,
+            hard_stop="clear" if latch is None else f"LATCHED ({latch.trigger})",
             signals=counts.get("signals", 0),
             orders=counts.get("orders", 0),
             fills=counts.get("fills", 0),
@@ -391,6 +403,7 @@ class Demo:
     def summary(self) -> dict[str, Any]:
         return build_summary(
             counts=self.counts(),
+            order_outcomes=self.running.ops.order_outcomes(),
             figures=self.desk.monitor.figures(),
             cap_per_market_usd=self.cfg.position.max_notional_per_market,
             audit=self.audit(),

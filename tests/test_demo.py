@@ -94,6 +94,7 @@ def test_the_summary_takes_the_exchange_view_from_the_audit() -> None:
     }
     summary = demo.build_summary(
         counts={"signals": 9, "orders": 5, "fills": 5},
+        order_outcomes={"rejected": 1, "filled": 4},
         figures=_figures(
             round_trips=2, wins=1, losses=1, realized_pnl_total_usd=D("0.1234"), fees_usd=D("0.08")
         ),
@@ -104,7 +105,8 @@ def test_the_summary_takes_the_exchange_view_from_the_audit() -> None:
         duration_s=60.0123,
     )
     assert list(summary) == list(demo.SUMMARY_KEYS)
-    assert summary["signals"] == 9 and summary["orders"] == 5 and summary["fills"] == 5
+    assert summary["signals"] == 9 and summary["fills"] == 5
+    assert summary["orders"] == {"total": 5, "filled": 4, "rejected": 1}
     assert summary["round_trips"] == 2 and summary["win_rate"] == 0.5
     assert summary["realized_pnl_usd"] == "0.1234" and summary["fees_usd"] == "0.08"
     assert summary["cap_per_market_usd"] == "50"
@@ -114,11 +116,13 @@ def test_the_summary_takes_the_exchange_view_from_the_audit() -> None:
     assert summary["duration_s"] == 60.012
     json.dumps(summary)  # plain JSON: strings for Decimals
     assert "win rate 50%" in demo.summary_text(summary)
+    assert "orders 5 (4 filled, 1 rejected)" in demo.summary_text(summary)
 
 
 def test_no_decided_round_trip_has_no_win_rate() -> None:
     summary = demo.build_summary(
         counts={},
+        order_outcomes={},
         figures=_figures(),
         cap_per_market_usd=D(50),
         audit={"markets": {}},
@@ -135,6 +139,8 @@ def test_the_status_line_shows_the_figures() -> None:
     line = demo.status_line(
         demo.Progress(
             elapsed_s=83.4,
+            connection="live",
+            hard_stop="clear",
             signals=12,
             orders=5,
             fills=8,
@@ -144,8 +150,10 @@ def test_the_status_line_shows_the_figures() -> None:
             dashboard_url="http://127.0.0.1:8080",
         )
     )
-    assert line.startswith("01:23  signals 12  orders 5  fills 8  round trips 3  pnl -0.2500 USD  open 1")
-    assert line.endswith("dashboard http://127.0.0.1:8080")
+    assert line == (
+        "01:23  live  signals 12  orders 5  fills 8  round trips 3  pnl -0.2500 USD  open 1  "
+        "hard stop clear  dashboard http://127.0.0.1:8080"
+    )
 
 
 @pytest.mark.deadline(45)
@@ -194,7 +202,11 @@ def test_the_demo_command_trades_the_simulator_within_its_caps(tmp_path: Path) -
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(summary_file.read_text())
     assert list(summary) == list(demo.SUMMARY_KEYS)
-    assert summary["orders"] >= 1 and summary["fills"] >= 2 and summary["round_trips"] >= 1, summary
+    orders = summary["orders"]
+    assert orders["total"] >= 1 and summary["fills"] >= 2 and summary["round_trips"] >= 1, summary
+    assert (
+        orders.get("filled", 0) >= 2 and sum(n for k, n in orders.items() if k != "total") == orders["total"]
+    )
     assert summary["open_orders_at_end"] == 0
     assert summary["positions_at_end"] == {}  # flattened on the way out
     cap = D(summary["cap_per_market_usd"])

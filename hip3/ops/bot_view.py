@@ -20,6 +20,7 @@ from hip3.market.state import MarketState
 from hip3.net.ws import Status
 from hip3.position.model import PendingOrder, Position
 from hip3.position.tracker import AppliedFill
+from hip3.protocol.messages import OrderState
 from hip3.risk.hard_stop import MANUAL, HardStop, Latch
 from hip3.risk.monitor import RiskFigures
 from hip3.strategy.signal import Signal
@@ -66,6 +67,7 @@ class BotView:
         self._signals: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)
         self._fills: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)
         self.counts: Counter[str] = Counter({"signals": 0, "orders": 0, "fills": 0})
+        self.order_outcomes: Counter[str] = Counter()  # ended orders by final state
 
     # -- listeners ---------------------------------------------------------------------------------------
 
@@ -86,6 +88,9 @@ class BotView:
 
     def on_order(self, _order: PendingOrder) -> None:
         self.counts["orders"] += 1
+
+    def on_order_ended(self, _order: PendingOrder, state: OrderState, _reason: str) -> None:
+        self.order_outcomes[state.value] += 1
 
     def on_fill(self, fill: AppliedFill) -> None:
         self.counts["fills"] += 1
