@@ -40,6 +40,9 @@ from hip3.ops.metrics import METRICS_CONTENT_TYPE, Metrics
 PAGE_FILE = Path(__file__).resolve().parent / "static" / "index.html"
 MIN_PUSH_INTERVAL_S = 0.1  # at most 10 updates a second
 MAX_STREAM_CLIENTS = 10
+HEARTBEAT_S = 15.0  # the page calls the stream stale after 2.5 heartbeats without a message
+HEARTBEAT = b""
+CLOCK_SLACK_S = 1e-6  # a sum of sleeps in float seconds falls a hair short of the round figure
 MAX_TEXT_FIELD = 500  # characters of a hard-stop reason or operator name
 TOKEN_UNSET = "hard-stop control is disabled: HIP3_DASHBOARD_TOKEN is not set"
 
@@ -98,20 +101,32 @@ class SnapshotFeed:
         return self._encoded
 
 
-async def snapshot_changes(feed: SnapshotFeed, interval_s: float) -> AsyncIterator[bytes]:
-    """Each changed snapshot, polled once per interval: changes in between coalesce into the latest one."""
+async def snapshot_changes(
+    feed: SnapshotFeed, interval_s: float, *, heartbeat_s: float | None = None
+) -> AsyncIterator[bytes]:
+    """Each changed snapshot, polled once per interval: changes in between coalesce into the latest one.
+
+    With `heartbeat_s`, an unchanged stretch that long yields `HEARTBEAT`, so a page can tell a quiet bot
+    from a stalled stream."""
     last: bytes | None = None
+    sent_at = trio.current_time()
     while True:
         current = feed.latest()
         if current != last:
-            last = current
+            last, sent_at = current, trio.current_time()
             yield current
+        elif heartbeat_s is not None and trio.current_time() - sent_at >= heartbeat_s - CLOCK_SLACK_S:
+            sent_at = trio.current_time()
+            yield HEARTBEAT
         await trio.sleep(interval_s)
 
 
 async def server_sent_events(snapshots: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     async for encoded in snapshots:  # compact JSON has no newline, so one data line carries it
-        yield b"event: snapshot\ndata: " + encoded + b"\n\n"
+        if encoded == HEARTBEAT:  # no snapshot encodes to nothing
+            yield b"event: heartbeat\ndata: {}\n\n"
+        else:
+            yield b"event: snapshot\ndata: " + encoded + b"\n\n"
 
 
 class StreamSlots:
@@ -216,7 +231,8 @@ class DashboardRoutes:
         if not self.slots.try_take():
             return _error(503, f"too many live streams (at most {self.max_streams}); close another page")
         return EventStreamResponse(
-            server_sent_events(snapshot_changes(self.feed, self.interval_s)), self.slots
+            server_sent_events(snapshot_changes(self.feed, self.interval_s, heartbeat_s=HEARTBEAT_S)),
+            self.slots,
         )
 
     async def healthz(self, request: Request) -> Response:

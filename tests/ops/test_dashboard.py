@@ -19,11 +19,13 @@ from starlette.applications import Starlette
 
 from hip3.net.serving import BindRefused
 from hip3.ops.dashboard import (
+    HEARTBEAT_S,
     MAX_STREAM_CLIENTS,
     SnapshotFeed,
     check_bind_host,
     create_dashboard_app,
     serve_dashboard,
+    server_sent_events,
     snapshot_changes,
 )
 from hip3.ops.metrics import Metrics
@@ -384,3 +386,20 @@ async def streams_after_closing(client: httpx.AsyncClient) -> int:
             return 0
         await trio.sleep(0.01)
     return streams
+
+
+async def test_an_unchanged_stream_sends_a_heartbeat_every_fifteen_seconds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    start = trio.current_time()
+    events: list[tuple[float, bytes]] = []
+    with trio.move_on_after(40.0):
+        changes = snapshot_changes(SnapshotFeed(FakeSource(), 0.1), 0.1, heartbeat_s=HEARTBEAT_S)
+        async for event in server_sent_events(changes):
+            events.append((round(trio.current_time() - start, 6), event))
+    assert [kind.split(b"\n")[0] for _, kind in events] == [
+        b"event: snapshot",
+        b"event: heartbeat",
+        b"event: heartbeat",
+    ]
+    assert [at for at, _ in events] == [0.0, 15.0, 30.0]
