@@ -73,16 +73,20 @@ class BotView:
 
     def on_signal(self, signal: Signal) -> None:
         self.counts["signals"] += 1
+        state = self._states.get(signal.coin)
+        size = signal.suggested_size
+        if state is not None:
+            size = round(size, state.spec.sz_decimals)
         self._signals.appendleft(
             {
-                "at_ms": self._wall_ms(),
                 "coin": signal.coin,
+                "at_ms": self._wall_ms(),
                 "side": signal.side.name.lower(),
                 "raw_edge_bps": round(signal.raw_edge_bps, 2),
                 "net_edge_bps": round(signal.net_edge_bps, 2),
                 "threshold_bps": round(signal.threshold_bps, 2),
                 "best_px": str(signal.best_px),
-                "size": str(signal.suggested_size),
+                "size": str(size),
             }
         )
 
@@ -96,8 +100,8 @@ class BotView:
         self.counts["fills"] += 1
         self._fills.appendleft(
             {
-                "at_ms": self._wall_ms(),
                 "coin": fill.coin,
+                "at_ms": self._wall_ms(),
                 "side": fill.side.name.lower(),
                 "size": str(fill.size),
                 "px": str(fill.px),
