@@ -33,8 +33,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from hip3.net import serving
-from hip3.net.serving import hypercorn_config
+from hip3.core import serving
+from hip3.core.serving import hypercorn_config
 from hip3.ops.metrics import METRICS_CONTENT_TYPE, Metrics
 
 PAGE_FILE = Path(__file__).resolve().parent / "static" / "index.html"

@@ -11,7 +11,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from hip3.net.serving import BindRefused
+from hip3.core.serving import BindRefused
 from hip3.sim.scenario import Scenario
 from hip3.sim.scenario_file import ScenarioError, default_scenario, load_scenario
 from hip3.sim.server import RunningSim, check_bind_host, run_sim_server

@@ -20,9 +20,9 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from hip3.core import serving
 from hip3.core.clock import WallClock, system_wall_ms
-from hip3.net import serving
-from hip3.net.serving import hypercorn_config
+from hip3.core.serving import hypercorn_config
 from hip3.sim.driver import run_market
 from hip3.sim.engine import SimExchange
 from hip3.sim.faults import SimFaults, run_fault_schedule

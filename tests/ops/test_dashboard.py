@@ -17,7 +17,7 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
-from hip3.net.serving import BindRefused
+from hip3.core.serving import BindRefused
 from hip3.ops.dashboard import (
     HEARTBEAT_S,
     MAX_STREAM_CLIENTS,

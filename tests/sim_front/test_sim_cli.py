@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from hip3.net.serving import BindRefused
+from hip3.core.serving import BindRefused
 from hip3.sim.cli import parse_fund
 from hip3.sim.server import check_bind_host
 

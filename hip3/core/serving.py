@@ -1,5 +1,5 @@
 """What our two HTTP servers (the simulator, the dashboard) share: the loopback-only rule and Hypercorn's
-settings."""
+settings. Values only: binding is the servers' business."""
 
 from __future__ import annotations
 
