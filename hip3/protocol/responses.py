@@ -206,6 +206,9 @@ def mapping(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+MAX_EXPONENT = 30  # no price, size or amount on the exchange comes near 1e30 or 1e-30
+
+
 def decimal_value(value: Any, what: str) -> Decimal:
     """A price, size or amount: a numeric string (never a JSON number, which would pass through a float)."""
     if type(value) is not str:
@@ -216,6 +219,9 @@ def decimal_value(value: Any, what: str) -> Decimal:
         raise WireError(f"{what} is not a number: {short(value)}") from None
     if not number.is_finite():
         raise WireError(f"{what} must be finite, got {short(value)}")
+    if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        # Arithmetic on 1e999999999 overflows the decimal context: refuse it here, not in the signal path.
+        raise WireError(f"{what} is out of range, got {short(value)}")
     return number
 
 

@@ -24,6 +24,7 @@ from hip3.protocol.messages import (
     classify_order_status,
     parse_exchange_response,
 )
+from hip3.protocol.responses import WireError, decimal_value
 from tests.protocol.test_messages import JSON_VALUES
 from tests.sim import TSLA, Harness
 
@@ -252,3 +253,14 @@ def test_new_statuses_follow_their_suffix(status: str, state: OrderState) -> Non
 @pytest.mark.parametrize("status", ["", "Open", "FILLED", "weirdNew", "pending"])
 def test_unknown_statuses_are_cancelled_and_flagged(status: str) -> None:
     assert classify_order_status(status) == (OrderState.CANCELLED, False)
+
+
+@pytest.mark.parametrize("text", ["1e999999999", "-1e31", "1e-31", "0.0000000000000000000000000000001"])
+def test_numbers_beyond_any_exchange_value_are_refused(text: str) -> None:
+    with pytest.raises(WireError, match="out of range"):
+        decimal_value(text, "px")
+
+
+@pytest.mark.parametrize("text", ["0", "0E-40", "123456789012345.5", "0.000000000000000001", "-2.5"])
+def test_ordinary_numbers_pass(text: str) -> None:
+    assert decimal_value(text, "px") == Decimal(text)
