@@ -17,6 +17,7 @@ from hip3.launch import EXIT_INVALID, EXIT_OK, load_or_report
 from hip3.main import run as run_main
 from hip3.ops.config_docs import write_configuration_doc
 from hip3.ops.report import build_report, parse_since, render_table, report_json
+from hip3.replay import run as replay
 from hip3.risk.hard_stop import HARD_STOP_FILE, reset_persisted
 from hip3.sim import cli as sim_cli
 
@@ -124,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="trade the built-in exchange on loopback with a throwaway key, with the dashboard"
     )
     demo.add_arguments(demo_parser)
+
+    replay_parser = commands.add_parser(
+        "replay", help="drive a market recording through the bot against its recorded books; print the report"
+    )
+    replay.add_arguments(replay_parser)
     return parser
 
 
@@ -141,4 +147,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return docs_config(args.output)
     if args.command == "demo":
         return demo.run(args)
+    if args.command == "replay":
+        return replay.run(args)
     return run_bot(args.config, args.check)

@@ -1,0 +1,1 @@
+"""`hip3 replay`: the real bot trading against an exchange whose books follow a raw market recording."""
