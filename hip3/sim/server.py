@@ -29,7 +29,7 @@ from hip3.sim.faults import SimFaults, run_fault_schedule
 from hip3.sim.market_process import MarketProcess
 from hip3.sim.scenario import Scenario
 from hip3.sim.transport_faults import TransportFaults
-from hip3.sim.ws_serve import StarletteFrames, serve_session
+from hip3.sim.ws_serve import FrameTiming, StarletteFrames, serve_session
 from hip3.sim.ws_session import ExchangeEndpoints
 
 HTTP_OK = 200
@@ -53,7 +53,11 @@ def _answer(status: int, body: object) -> Response:
 
 
 def create_app(
-    exchange: ExchangeEndpoints, *, idle_timeout_s: float, faults: TransportFaults | None = None
+    exchange: ExchangeEndpoints,
+    *,
+    idle_timeout_s: float,
+    faults: TransportFaults | None = None,
+    timing: FrameTiming | None = None,
 ) -> Starlette:
     transport_faults = faults or TransportFaults()
 
@@ -76,7 +80,7 @@ def create_app(
 
     async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
-        await serve_session(exchange, StarletteFrames(websocket), idle_timeout_s, transport_faults)
+        await serve_session(exchange, StarletteFrames(websocket), idle_timeout_s, transport_faults, timing)
 
     return Starlette(
         routes=[
@@ -92,6 +96,7 @@ class RunningSim:
     exchange: SimExchange
     faults: SimFaults
     http_url: str  # e.g. http://127.0.0.1:8545
+    timing: FrameTiming = attrs.field(factory=FrameTiming)  # every WebSocket frame sent and received
 
     @property
     def ws_url(self) -> str:
@@ -114,10 +119,13 @@ async def run_sim_server(
     for user, usdc in fund:
         exchange.fund(user, usdc)
     faults = SimFaults(exchange, MarketProcess(scenario), TransportFaults())
-    app = create_app(exchange, idle_timeout_s=scenario.ws_idle_timeout_s, faults=faults.transport)
+    timing = FrameTiming()
+    app = create_app(
+        exchange, idle_timeout_s=scenario.ws_idle_timeout_s, faults=faults.transport, timing=timing
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(run_market, faults.process, exchange)
         await nursery.start(run_fault_schedule, scenario.faults, faults)
         serve = partial(hypercorn.trio.serve, app, hypercorn_config(host, port))  # type: ignore[arg-type]
         binds: list[str] = await nursery.start(serve)
-        task_status.started(RunningSim(exchange=exchange, faults=faults, http_url=binds[0]))
+        task_status.started(RunningSim(exchange=exchange, faults=faults, http_url=binds[0], timing=timing))

@@ -8,8 +8,10 @@ reader, writer, the 60 s idle close, the goodbye — is written once.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Protocol
 
+import attrs
 import trio
 import trio_websocket
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -19,6 +21,31 @@ from hip3.sim.ws_session import ExchangeEndpoints, WsSession
 
 DEFAULT_IDLE_TIMEOUT_S = 60.0
 CLOSE_TIMEOUT_S = 5.0
+
+
+FrameListener = Callable[[str, float], None]  # (frame text, trio.current_time())
+
+
+@attrs.define
+class FrameTiming:
+    """Listeners told of every frame a session sends (after the carrier took it) and receives (as it
+    arrives), with `trio.current_time()`: to measure the bot from the exchange's side (frame sent → order
+    received)."""
+
+    sent: list[FrameListener] = attrs.field(factory=list)
+    received: list[FrameListener] = attrs.field(factory=list)
+
+    def on_sent(self, text: str) -> None:
+        if self.sent:
+            now = trio.current_time()
+            for listener in self.sent:
+                listener(text, now)
+
+    def on_received(self, text: str) -> None:
+        if self.received:
+            now = trio.current_time()
+            for listener in self.received:
+                listener(text, now)
 
 
 class ConnectionGone(Exception):
@@ -75,13 +102,19 @@ class StarletteFrames:
 
 
 async def _write_frames(
-    connection: FrameConnection, session: WsSession, faults: TransportFaults, done: trio.CancelScope
+    connection: FrameConnection,
+    session: WsSession,
+    faults: TransportFaults,
+    done: trio.CancelScope,
+    timing: FrameTiming | None = None,
 ) -> None:
     with contextlib.suppress(ConnectionGone):
         async for text in session.outbox:
             if faults.spend_frame():
                 break
             await connection.send(text)
+            if timing is not None:
+                timing.on_sent(text)
     done.cancel()
 
 
@@ -90,13 +123,17 @@ async def _drop_when_told(disconnect: trio.Event, done: trio.CancelScope) -> Non
     done.cancel()
 
 
-async def _read_frames(connection: FrameConnection, session: WsSession, idle_timeout_s: float) -> None:
+async def _read_frames(
+    connection: FrameConnection, session: WsSession, idle_timeout_s: float, timing: FrameTiming | None = None
+) -> None:
     """Hand client frames to the session until the client goes quiet, leaves, or cannot keep up."""
     while not session.overflowed.is_set():
         with trio.move_on_after(idle_timeout_s) as idle:
             text = await connection.receive()
         if idle.cancelled_caught:
             return
+        if timing is not None:
+            timing.on_received(text)
         session.on_text(text)
 
 
@@ -105,19 +142,21 @@ async def serve_session(
     connection: FrameConnection,
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     faults: TransportFaults | None = None,
+    timing: FrameTiming | None = None,
 ) -> None:
     """One connection from accept to close; the server closes it after `idle_timeout_s` without a message,
-    when the client cannot keep up, or when a transport fault says to drop it."""
+    when the client cannot keep up, or when a transport fault says to drop it. `timing`, if given, is told of
+    every frame sent and received."""
     faults = faults or TransportFaults()
     session: WsSession | None = None
     try:
         async with trio.open_nursery() as nursery:
             session = WsSession(exchange, faults=faults, delays=nursery)
             session.open()
-            nursery.start_soon(_write_frames, connection, session, faults, nursery.cancel_scope)
+            nursery.start_soon(_write_frames, connection, session, faults, nursery.cancel_scope, timing)
             nursery.start_soon(_drop_when_told, faults.disconnect, nursery.cancel_scope)
             with contextlib.suppress(ConnectionGone):
-                await _read_frames(connection, session, idle_timeout_s)
+                await _read_frames(connection, session, idle_timeout_s, timing)
             nursery.cancel_scope.cancel()
     finally:
         if session is not None:

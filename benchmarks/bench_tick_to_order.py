@@ -1,0 +1,352 @@
+"""Tick-to-order of the real bot (run_bot, trading mode) on the real clock, and its startup time.
+
+tick_to_order_us: in process, against the in-memory simulator (memory streams, no MockClock). Each event sets
+a new oracle and a maker ask 50 bps below it on xyz:TSLA; the bot's detector fires and its entry is signed
+and handed to the socket. The figure is the bot's own `OrderLatency` measurement (receipt of the last
+market frame the detector saw → signed order handed to the transport), every sample collected through a
+wrapper on its listener. The simulator rejects each order (`reject_next_orders`) so no position opens and
+the next event can be entered at once. Benchmark-only settings: baseline tracking off, the filters off,
+reject alarms off, and the bot's own entry ceiling (`ACTIONS_PER_MINUTE`, 600 a minute) lifted.
+
+startup_to_ready_s: loopback simulator (Hypercorn, real sockets) with 42 markets; from the call to run_bot
+to the WebSocket LIVE, every book seeded and the desk READY.
+
+Prints one JSON object.    .venv/bin/python benchmarks/bench_tick_to_order.py [--events 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+import trio
+
+import hip3.app_trading
+from hip3.app import Running, Transports, run_bot
+from hip3.config import parse_config
+from hip3.core.clock import trio_wall_clock
+from hip3.net.ws import ConnectionState
+from hip3.persist.jsonl import run_inline
+from hip3.protocol.signing import SigningKey
+from hip3.sim.harness import WALL_START_MS, MemorySim, run_memory_sim
+from hip3.sim.scenario_file import parse_scenario
+from hip3.sim.server import RunningSim, run_sim_server
+
+KEY_HEX = "0x0123456789012345678901234567890123456789012345678901234567890123"  # the SDK's public test key
+KEY = SigningKey.from_hex(KEY_HEX)
+COIN = "xyz:TSLA"
+EVENTS = 10_000
+SIM_EVENTS = 2_000
+TIME_LIMIT_S = 60.0
+EVENT_TIMEOUT_S = 0.2  # an event the detector did not take costs this much
+STARTUP_MARKETS = 42
+REJECT_TEXT = "Order could not immediately match against any resting orders. asset=0"
+
+
+def scenario_text(markets: int = 1) -> str:
+    extra = "".join(
+        f"""
+[[dexes.markets]]
+name = "M{i:02d}"
+sz_decimals = 2
+max_leverage = 10
+start_price = {50 + i}
+"""
+        for i in range(markets - 1)
+    )
+    return f"""
+seed = 7
+oracle_interval_ms = 3600000
+[process_defaults]
+volatility_bps = 0.0
+jump_probability = 0.0
+quote_lag_ms = 1000
+catch_up_ms = 1000
+spread_bps = 8.0
+[[dexes]]
+name = ""
+[[dexes.markets]]
+name = "BTC"
+sz_decimals = 5
+max_leverage = 40
+start_price = 95000
+[[dexes]]
+name = "xyz"
+full_name = "XYZ"
+[[dexes.markets]]
+name = "TSLA"
+sz_decimals = 3
+max_leverage = 10
+start_price = 430.55
+{extra}"""
+
+
+def config_text(data_dir: Path, coins: list[str], api_url: str, ws_url: str) -> str:
+    allowlist = ", ".join(f'{{ coin = "{coin}" }}' for coin in coins)
+    return f"""
+mode = "trading"
+[network]
+name = "local"
+api_url = "{api_url}"
+ws_url = "{ws_url}"
+[account]
+account_address = "{KEY.address}"
+[markets]
+dexes = ["xyz"]
+allowlist = [{allowlist}]
+[position]
+max_notional_per_market = 1000000
+max_total_notional = 1000000
+max_concurrent_positions = 100
+[risk_monitor]
+max_loss_usd = 1000000
+max_alarming_rejects = 0
+max_consecutive_failures = 0
+[risk]
+max_bbo_age_ms = 0
+[detector]
+baseline_tracking = false
+consecutive_moves_filter = false
+oracle_direction_filter = false
+max_notional = 45
+[persistence]
+data_dir = "{data_dir}"
+record_market_data = false
+[telemetry]
+log_level = "error"
+"""
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def rank(fraction: float) -> float:
+        return round(ordered[max(1, math.ceil(fraction * len(ordered))) - 1], 1)
+
+    return {"p50": rank(0.5), "p99": rank(0.99), "max": round(ordered[-1], 1)}
+
+
+def _collect(running: Running, samples: list[float], arrived: list[trio.Event]) -> None:
+    latency = running.ops.latency
+    if latency is None:
+        raise RuntimeError("the bot runs without OrderLatency (not in trading mode?)")
+    previous = latency._on_tick_to_order_us
+
+    def listener(micros: float) -> None:
+        samples.append(micros)
+        arrived[0].set()
+        if previous is not None:
+            previous(micros)
+
+    latency._on_tick_to_order_us = listener
+
+
+async def _ready(running: Running, markets: int) -> None:
+    while True:
+        states = running.feed.states
+        seeded = len(states) >= markets and all(s.bbo_received_at is not None for s in states.values())
+        live = running.ws.status.value.state is ConnectionState.LIVE
+        desk_ready = running.desk is None or running.desk.readiness.not_ready() is None
+        if live and seeded and desk_ready:
+            return
+        await trio.sleep(0.001)
+
+
+def _dislocate(sim: MemorySim | RunningSim, i: int) -> None:
+    oracle = Decimal("430.00") if i % 2 == 0 else Decimal("431.00")
+    ask = (oracle * Decimal("0.995")).quantize(Decimal("0.01"))
+    bid = (oracle * Decimal("0.990")).quantize(Decimal("0.01"))
+    sim.exchange.reject_next_orders(1, REJECT_TEXT)
+    sim.exchange.set_oracle(COIN, oracle)
+    sim.exchange.set_maker_quotes(COIN, [(bid, Decimal(10))], [(ask, Decimal(10))])
+
+
+async def measure_tick_to_order(events: int, time_limit_s: float) -> dict[str, Any]:
+    hip3.app_trading.ACTIONS_PER_MINUTE = 10**9  # type: ignore[misc]  # benchmark: lift the entry ceiling
+    samples: list[float] = []
+    arrived = [trio.Event()]
+    missed = 0
+    with tempfile.TemporaryDirectory(prefix="hip3-bench-") as data_dir:
+        async with trio.open_nursery() as nursery:
+            sim: MemorySim = await nursery.start(
+                lambda task_status: run_memory_sim(
+                    parse_scenario(scenario_text(), source="bench"),
+                    fund=[(KEY.address, Decimal(1_000_000))],
+                    task_status=task_status,
+                )
+            )
+            cfg = parse_config(
+                config_text(Path(data_dir), [COIN], "http://sim.local", "ws://sim.local/ws"), source="bench"
+            )
+            running: Running = await nursery.start(
+                lambda task_status: run_bot(
+                    cfg,
+                    transports=Transports(http=sim.http_transport, ws_connector=sim.ws_server.connect),
+                    wall_ms=trio_wall_clock(WALL_START_MS),
+                    disk_writes=run_inline,
+                    environ={"HIP3_TRADING_KEY": KEY_HEX},
+                    task_status=task_status,
+                )
+            )
+            _collect(running, samples, arrived)
+            await _ready(running, 1)
+            await trio.sleep(0.5)
+            started = time.perf_counter()
+            done = 0
+            for i in range(events):
+                if time.perf_counter() - started > time_limit_s:
+                    break
+                arrived[0] = trio.Event()
+                _dislocate(sim, i)
+                with trio.move_on_after(EVENT_TIMEOUT_S):
+                    await arrived[0].wait()
+                if not arrived[0].is_set():
+                    missed += 1
+                done += 1
+                await trio.sleep(0.0005)  # let the reject answer be processed before the next event
+            elapsed = time.perf_counter() - started
+            nursery.cancel_scope.cancel()
+    return {
+        **percentiles(samples),
+        "events": done,
+        "orders_measured": len(samples),
+        "missed": missed,
+        "elapsed_s": round(elapsed, 2),
+    }
+
+
+def _is_order_post(message: Any) -> bool:
+    request = message.get("request") if isinstance(message, dict) else None
+    if message.get("method") != "post" or not isinstance(request, dict) or request.get("type") != "action":
+        return False
+    return bool(request.get("payload", {}).get("action", {}).get("type") == "order")
+
+
+async def measure_sim_frame_to_order(events: int, time_limit_s: float) -> dict[str, Any]:
+    """The simulator's view on loopback: the bbo frame of the dislocation sent → the order action received."""
+    hip3.app_trading.ACTIONS_PER_MINUTE = 10**9  # type: ignore[misc]
+    samples: list[float] = []
+    arrived = [trio.Event()]
+    last_bbo_sent: list[float | None] = [None]
+    missed = 0
+
+    def on_sent(text: str, now: float) -> None:
+        message = json.loads(text)
+        if message.get("channel") == "bbo" and message["data"].get("coin") == COIN:
+            last_bbo_sent[0] = now
+
+    def on_received(text: str, now: float) -> None:
+        if last_bbo_sent[0] is not None and _is_order_post(json.loads(text)):
+            samples.append((now - last_bbo_sent[0]) * 1e6)
+            last_bbo_sent[0] = None
+            arrived[0].set()
+
+    with tempfile.TemporaryDirectory(prefix="hip3-bench-") as data_dir:
+        async with trio.open_nursery() as nursery:
+            sim: RunningSim = await nursery.start(
+                lambda task_status: run_sim_server(
+                    parse_scenario(scenario_text(), source="bench"),
+                    port=0,
+                    fund=[(KEY.address, Decimal(1_000_000))],
+                    task_status=task_status,
+                )
+            )
+            sim.timing.sent.append(on_sent)
+            sim.timing.received.append(on_received)
+            cfg = parse_config(config_text(Path(data_dir), [COIN], sim.http_url, sim.ws_url), source="bench")
+            running: Running = await nursery.start(
+                lambda task_status: run_bot(
+                    cfg,
+                    environ={"HIP3_TRADING_KEY": KEY_HEX},
+                    disk_writes=run_inline,
+                    task_status=task_status,
+                )
+            )
+            await _ready(running, 1)
+            await trio.sleep(0.5)
+            started = time.perf_counter()
+            done = 0
+            for i in range(events):
+                if time.perf_counter() - started > time_limit_s:
+                    break
+                arrived[0] = trio.Event()
+                last_bbo_sent[0] = None
+                _dislocate(sim, i)
+                with trio.move_on_after(EVENT_TIMEOUT_S):
+                    await arrived[0].wait()
+                if not arrived[0].is_set():
+                    missed += 1
+                done += 1
+                await trio.sleep(0.001)
+            nursery.cancel_scope.cancel()
+    figures = percentiles(samples)
+    return {
+        "p50": figures["p50"],
+        "p99": figures["p99"],
+        "max": figures["max"],
+        "events": done,
+        "missed": missed,
+    }
+
+
+async def measure_startup(markets: int) -> float:
+    scenario = parse_scenario(scenario_text(markets), source="bench")
+    with tempfile.TemporaryDirectory(prefix="hip3-bench-") as data_dir:
+        async with trio.open_nursery() as nursery:
+            sim: RunningSim = await nursery.start(
+                lambda task_status: run_sim_server(
+                    scenario, port=0, fund=[(KEY.address, Decimal(10_000))], task_status=task_status
+                )
+            )
+            coins = [c for c in sim.exchange.coins if c.startswith("xyz:")]
+            cfg = parse_config(config_text(Path(data_dir), coins, sim.http_url, sim.ws_url), source="bench")
+            begun = trio.current_time()
+            running: Running = await nursery.start(
+                lambda task_status: run_bot(
+                    cfg,
+                    environ={"HIP3_TRADING_KEY": KEY_HEX},
+                    disk_writes=run_inline,
+                    task_status=task_status,
+                )
+            )
+            await _ready(running, len(coins))
+            elapsed = trio.current_time() - begun
+            nursery.cancel_scope.cancel()
+    return elapsed
+
+
+def main() -> None:
+    logging.disable(logging.CRITICAL)
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL),
+    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=EVENTS)
+    parser.add_argument("--sim-events", type=int, default=SIM_EVENTS)
+    parser.add_argument("--time-limit", type=float, default=TIME_LIMIT_S)
+    args = parser.parse_args()
+    figures: dict[str, Any] = {
+        "tick_to_order_us": trio.run(measure_tick_to_order, args.events, args.time_limit)
+    }
+    figures["sim_frame_to_order_us"] = trio.run(
+        measure_sim_frame_to_order, args.sim_events, args.time_limit / 2
+    )
+    figures["startup_to_ready_s"] = round(trio.run(measure_startup, STARTUP_MARKETS), 3)
+    figures["startup_markets"] = STARTUP_MARKETS
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
