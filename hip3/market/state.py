@@ -46,10 +46,6 @@ class MarketState:
     frames: int = 0
 
     @property
-    def has_two_sided_book(self) -> bool:
-        return self.bid_px is not None and self.ask_px is not None
-
-    @property
     def bbo_valid(self) -> bool:
         """Both sides present and not crossed."""
         return self.bid_px is not None and self.ask_px is not None and self.bid_px < self.ask_px

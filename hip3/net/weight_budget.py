@@ -62,6 +62,7 @@ class WeightBudget:
         self.per_minute = per_minute
         self.window_s = window_s
         self._spent: deque[tuple[float, int]] = deque()  # (time spent, weight), oldest first
+        self._used = 0  # the sum of the weights in `_spent`: not summed again on every request
         self._turn = trio.Lock()  # trio.Lock is fair, so waiters get their turn in arrival order
 
     async def acquire(self, weight: int) -> None:
@@ -75,19 +76,23 @@ class WeightBudget:
                 if room_at is None:
                     break
                 await trio.sleep_until(room_at)
-            self._spent.append((trio.current_time(), weight))
+            self._spend(weight)
 
     def used(self) -> int:
         """Weight spent in the current window."""
         self._forget_expired()
-        return sum(weight for _, weight in self._spent)
+        return self._used
 
     def charge(self, weight: int) -> None:
         """Add weight without waiting: the extra weight a response turned out to cost."""
         if weight < 0:
             raise ValueError(f"cannot charge a negative weight ({weight})")
         if weight:
-            self._spent.append((trio.current_time(), weight))
+            self._spend(weight)
+
+    def _spend(self, weight: int) -> None:
+        self._spent.append((trio.current_time(), weight))
+        self._used += weight
 
     def _time_when_fits(self, weight: int) -> float | None:
         """None if `weight` fits now, else the time at which enough of the window will have expired."""
@@ -103,7 +108,8 @@ class WeightBudget:
     def _forget_expired(self) -> None:
         now = trio.current_time()
         while self._spent and self._spent[0][0] + self.window_s <= now:
-            self._spent.popleft()
+            _, weight = self._spent.popleft()
+            self._used -= weight
 
 
 def info_weight(request: Mapping[str, Any]) -> int:

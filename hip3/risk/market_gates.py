@@ -119,6 +119,18 @@ def _age_exceeds(now: float, since: float, max_ms: float) -> bool:
     return round((now - since) * MICROS_PER_S) > round(max_ms * MICROS_PER_MS)
 
 
+def _stale(
+    gate: RiskGate, what: str, received_at: float | None, now: float, max_ms: float
+) -> RiskBlocked | None:
+    """Gates 1 and 2: nothing received yet, or the last `what` came more than `max_ms` ago (0: no limit)."""
+    if received_at is None:
+        return RiskBlocked(gate, f"no {what} yet")
+    if max_ms and _age_exceeds(now, received_at, max_ms):
+        age_ms = (now - received_at) * MS_PER_S
+        return RiskBlocked(gate, f"last {what} {age_ms:.0f} ms ago (max {max_ms:g} ms)")
+    return None
+
+
 def _invalid_book_reason(state: MarketState) -> str | None:
     if state.bid_px is None and state.ask_px is None:
         return "invalid bbo: empty book"
@@ -139,6 +151,7 @@ class MarketRiskGates:
         self._registry = registry
         self._counters: Counter[RiskGate] = Counter()
         self._records: dict[str, _MarketRecord] = {}
+        self._oi_cap_fraction = Decimal(str(settings.oi_cap_fraction))  # once, not per market update
 
     @property
     def counters(self) -> Mapping[RiskGate, int]:
@@ -158,9 +171,10 @@ class MarketRiskGates:
         return verdict
 
     def _evaluate(self, state: MarketState, now: float, record: _MarketRecord) -> RiskVerdict:
+        settings = self._settings
         blocked = (
-            self._bbo_age(state, now)
-            or self._ctx_age(state, now)
+            _stale(RiskGate.BBO_AGE, "bbo", state.bbo_received_at, now, settings.max_bbo_age_ms)
+            or _stale(RiskGate.CTX_AGE, "asset context", state.ctx_received_at, now, settings.max_ctx_age_ms)
             or self._time_regression(state)
             or self._mark_mid_divergence(state)
         )
@@ -172,24 +186,6 @@ class MarketRiskGates:
         return self._oi_cap(state) or self._parameter_change(state) or self._halted(state) or spread_verdict
 
     # -- the gates, in order: each returns None when it lets the market through ----------------------------
-
-    def _bbo_age(self, state: MarketState, now: float) -> RiskBlocked | None:
-        if state.bbo_received_at is None:
-            return RiskBlocked(RiskGate.BBO_AGE, "no bbo yet")
-        limit = self._settings.max_bbo_age_ms
-        if limit and _age_exceeds(now, state.bbo_received_at, limit):
-            age_ms = (now - state.bbo_received_at) * MS_PER_S
-            return RiskBlocked(RiskGate.BBO_AGE, f"last bbo {age_ms:.0f} ms ago (max {limit:g} ms)")
-        return None
-
-    def _ctx_age(self, state: MarketState, now: float) -> RiskBlocked | None:
-        if state.ctx_received_at is None:
-            return RiskBlocked(RiskGate.CTX_AGE, "no asset context yet")
-        limit = self._settings.max_ctx_age_ms
-        if limit and _age_exceeds(now, state.ctx_received_at, limit):
-            age_ms = (now - state.ctx_received_at) * MS_PER_S
-            return RiskBlocked(RiskGate.CTX_AGE, f"last asset context {age_ms:.0f} ms ago (max {limit:g} ms)")
-        return None
 
     def _time_regression(self, state: MarketState) -> RiskBlocked | None:
         current, highest = state.bbo_exchange_ms, state.last_exchange_ms
@@ -253,7 +249,7 @@ class MarketRiskGates:
         if not fraction or cap is None or state.open_interest is None or state.mark_px is None:
             return None
         notional = state.open_interest * state.mark_px
-        limit = Decimal(str(fraction)) * cap
+        limit = self._oi_cap_fraction * cap
         if notional >= limit:
             return RiskBlocked(
                 RiskGate.OI_CAP, f"open interest {notional} USD is at or above {limit} ({fraction:g} × {cap})"
