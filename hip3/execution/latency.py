@@ -32,14 +32,11 @@ class Samples:
 
     def percentile(self, fraction: float) -> float | None:
         """Nearest-rank percentile of the kept samples; None without samples."""
-        if not self._values:
-            return None
-        ordered = sorted(self._values)
-        rank = max(1, math.ceil(fraction * len(ordered)))
-        return ordered[rank - 1]
+        return _nearest_rank(sorted(self._values), fraction)
 
     def percentiles(self) -> dict[str, float | int | None]:
-        return {"p50": self.percentile(0.50), "p99": self.percentile(0.99), "count": self.count}
+        ordered = sorted(self._values)  # once for both
+        return {"p50": _nearest_rank(ordered, 0.50), "p99": _nearest_rank(ordered, 0.99), "count": self.count}
 
 
 class OrderLatency:
@@ -81,6 +78,12 @@ class OrderLatency:
         self.tick_to_order_us.add(micros)
         if self._on_tick_to_order_us is not None:
             self._on_tick_to_order_us(micros)
+
+
+def _nearest_rank(ordered: list[float], fraction: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 def _last_frame_at(state: MarketState | None) -> float | None:

@@ -42,6 +42,7 @@ from hip3.protocol.actions import (
     cancel_by_cloid_action,
     exchange_request,
     order_action,
+    order_wire,
 )
 from hip3.protocol.messages import (
     ExchangeErr,
@@ -194,7 +195,7 @@ class Sender:
         buildable = []
         for order in orders:
             try:
-                _order_request(order)
+                order_wire(_order_request(order))  # to_wire refuses prices and sizes OrderRequest accepts
             except ValueError as exc:
                 self.stats["orders_unbuildable"] += 1
                 await self._tracker.order_ended(order.cloid, OrderState.REJECTED, f"invalid order: {exc}")
@@ -298,8 +299,9 @@ class Sender:
                 await self._tracker.order_ended(target, OrderState.CANCELLED, "cancelled by us")
             return
         text = status.text if isinstance(status, OrderError) else repr(status)
-        self._emit_reject(RejectEvent(cancel.coin, text, is_benign_cancel_reject(text)))
-        if is_benign_cancel_reject(text):
+        benign = is_benign_cancel_reject(text)
+        self._emit_reject(RejectEvent(cancel.coin, text, benign))
+        if benign:
             await self._reconcile_cancelled([cancel])  # gone: filled or cancelled; orderStatus tells which
 
     async def _reconcile_cancelled(self, cancels: Sequence[CancelRequest]) -> None:
@@ -402,8 +404,8 @@ class Sender:
         """Ask orderStatus by cloid until the exchange answers; the order stays pending until then."""
         await trio.sleep(self._reconcile_after_s)
         delay = self._reconcile_retry_base_s
+        request = {"type": "orderStatus", "user": self._account_address, "oid": cloid.value}
         while self._tracker.pending_by_cloid(cloid) is not None:
-            request = {"type": "orderStatus", "user": self._account_address, "oid": cloid.value}
             try:
                 await self._apply_reconciled(cloid, _read_order_status(await self._http.info(request)))
                 return

@@ -1,7 +1,7 @@
 """The position tracker: an actor that owns positions and pending orders, and a handle for everyone else.
 
 Only the actor changes positions. The hot-path gates read the handle's caches (positions, pending orders per
-market with their count and notional) without waiting; everything else reaches the actor through one bounded
+market with their count) without waiting; everything else reaches the actor through one bounded
 inbox. There is one pending table: `try_register_order` adds an order to it and then `send_nowait`s the
 registration; when the inbox is full, `register_actor_only` sends the same registration through the awaited
 path without touching the table again, and the actor skips it if the order has meanwhile left the table
@@ -121,7 +121,6 @@ class PendingTable:
         self._by_cloid: dict[Cloid, PendingOrder] = {}
         self._by_oid: dict[int, PendingOrder] = {}
         self._count: Counter[str] = Counter()
-        self._notional: dict[str, Decimal] = {}
         self._reduce_only: Counter[str] = Counter()
 
     def add(self, order: PendingOrder) -> None:
@@ -131,8 +130,6 @@ class PendingTable:
         self._count[order.coin] += 1
         if order.reduce_only:
             self._reduce_only[order.coin] += 1
-        else:
-            self._notional[order.coin] = self._notional.get(order.coin, ZERO) + order.notional
 
     def remove(self, cloid: Cloid) -> PendingOrder | None:
         order = self._by_cloid.pop(cloid, None)
@@ -143,8 +140,6 @@ class PendingTable:
         self._count[order.coin] -= 1
         if order.reduce_only:
             self._reduce_only[order.coin] -= 1
-        else:
-            self._notional[order.coin] -= order.notional
         return order
 
     def set_oid(self, order: PendingOrder, oid: int) -> None:
@@ -162,16 +157,15 @@ class PendingTable:
 
     def notional(self, coin: str) -> Decimal:
         """Notional of the pending orders of `coin` that can add exposure (not reduce-only)."""
-        return self._notional.get(coin, ZERO)
+        return sum(
+            (o.notional for o in self._by_cloid.values() if o.coin == coin and not o.reduce_only), ZERO
+        )
 
     def has_reduce_only(self, coin: str) -> bool:
         return self._reduce_only[coin] > 0
 
     def __iter__(self) -> Iterator[PendingOrder]:
-        return iter(list(self._by_cloid.values()))
-
-    def __len__(self) -> int:
-        return len(self._by_cloid)
+        return iter(self._by_cloid.values())
 
 
 # -- the handle -----------------------------------------------------------------------------------------

@@ -112,6 +112,13 @@ class Rig:
             submit = self.scheduler.submit_reduce_only if order.reduce_only else self.scheduler.submit_new
             assert submit(order) is SubmitResult.QUEUED
 
+    async def place(self, side: Side, size: str, px: str) -> PendingOrder:
+        """Register and submit an IOC order, and wait until it has ended."""
+        order = self.order(side, size, px)
+        self.submit(order)
+        await self.until_ended(order)
+        return order
+
     async def until(self, done: Callable[[], bool]) -> None:
         """Poll tracker state; the times asserted come from the recorded calls, not from this poll."""
         while not done():  # noqa: ASYNC110 - the tracker offers no event for "this order ended"
@@ -188,9 +195,7 @@ async def test_an_ioc_filled_through_the_response_counts_once_when_user_fills_re
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
     rig = await start_rig(nursery)
-    entry = rig.order(Side.BUY, "0.05", "440")
-    rig.submit(entry)
-    await rig.until_ended(entry)
+    entry = await rig.place(Side.BUY, "0.05", "440")
 
     [(_, name, (size, avg_px, ends))] = rig.tracker.of(entry)
     assert (name, size, ends) == ("filled", D("0.05"), True)
@@ -253,17 +258,29 @@ async def test_benign_and_alarming_rejections(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
     rig = await start_rig(nursery)
-    finds_nothing = rig.order(Side.BUY, "0.05", "400")
-    rig.submit(finds_nothing)
-    await rig.until_ended(finds_nothing)
+    await rig.place(Side.BUY, "0.05", "400")  # finds nothing
     rig.sim.faults.reject_next_orders(1, MARGIN)
-    refused = rig.order(Side.BUY, "0.05", "440")
-    rig.submit(refused)
-    await rig.until_ended(refused)
+    await rig.place(Side.BUY, "0.05", "440")  # refused
 
     assert rig.rejects == [RejectEvent(TSLA, NO_MATCH, benign=True), RejectEvent(TSLA, MARGIN, benign=False)]
     assert (rig.sender.stats["rejects_benign"], rig.sender.stats["rejects_alarming"]) == (1, 1)
     assert rig.tracker.position(TSLA) is None
+
+
+async def test_an_order_the_wire_cannot_carry_is_rejected_and_the_rest_of_its_batch_is_sent(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    rig = await start_rig(nursery)
+    too_fine = rig.order(Side.BUY, "0.05", "440.123456789")  # more decimals than the wire takes
+    entry = rig.order(Side.BUY, "0.05", "440")
+    rig.submit(too_fine, entry)
+    await rig.until_ended(too_fine, entry)
+
+    [(at, name, (state, reason))] = rig.tracker.of(too_fine)
+    assert (at, name, state) == (0.0, "ended", OrderState.REJECTED)
+    assert reason.startswith("invalid order: ") and "more than 8 decimals" in reason
+    assert [name for _, name, _ in rig.tracker.of(entry)] == ["filled"]
+    assert (rig.sender.stats["orders_unbuildable"], rig.sender.stats["posts_ws"]) == (1, 1)
 
 
 # -- unknown outcomes ----------------------------------------------------------------------------------------
@@ -335,9 +352,7 @@ class FailingTransport(httpx.AsyncBaseTransport):
 
 async def open_position_then_drop_the_socket(rig: Rig) -> PendingOrder:
     """Buy 0.05 over the socket, then take the socket down; returns a reduce-only exit, not yet submitted."""
-    entry = rig.order(Side.BUY, "0.05", "440")
-    rig.submit(entry)
-    await rig.until_ended(entry)
+    await rig.place(Side.BUY, "0.05", "440")
     rig.sim.faults.drop_websockets()
     await rig.ws.status.wait_for(lambda status: status.state is ConnectionState.DISCONNECTED)
     return rig.order(Side.SELL, "0.05", "420", reduce_only=True)
