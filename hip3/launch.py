@@ -46,15 +46,14 @@ def _limits_line(cfg: Config) -> str:
 
 def describe_run(cfg: Config) -> list[str]:
     net = cfg.network
-    trading = cfg.mode == "trading"
-    signing_for = "mainnet" if net.is_mainnet else "testnet"
+    trading = cfg.is_trading
     what = (
         "takes dislocations with IOC orders" if trading else "detects and records; never sends to /exchange"
     )
     lines = [
         f"hip3 {__version__} would run:",
         f"  mode      {cfg.mode} ({what})",
-        f"  network   {net.name}: {net.api_url} and {net.ws_url}, signing for {signing_for}",
+        f"  network   {net.name}: {net.api_url} and {net.ws_url}, signing for {net.sign_as}",
         f"  markets   {_market_line(cfg)}",
         f"  limits    {_limits_line(cfg)}" + ("" if trading else " (unused in observation)"),
     ]
@@ -88,7 +87,7 @@ def preflight(
         print(line, file=out)
     for warning in config_warnings(cfg):
         print(f"  warning   {warning}", file=out)
-    if cfg.mode != "trading":
+    if not cfg.is_trading:
         print(f"  key       not needed in observation ({KEY_ENV_VAR} is not read)", file=out)
         return EXIT_OK
     try:

@@ -51,6 +51,7 @@ async def test_check_loads_validates_and_describes_without_connecting(
     assert await bot_main(["--config", str(DEFAULT), "--check"]) == 0
     out = capsys.readouterr().out
     assert "mode      observation" in out
+    assert "signing for mainnet" in out
     assert "markets   all markets of xyz" in out
     assert "key       not needed in observation" in out
 

@@ -23,6 +23,7 @@ from hip3.protocol.signing import (
     USD_SEND_TYPES,
     WITHDRAW_PRIMARY_TYPE,
     WITHDRAW_TYPES,
+    Signature,
     SigningKey,
     prepare_user_signed_action,
     recover_l1_signer,
@@ -110,7 +111,8 @@ def check_l1_against_sdk(
     nonce: int,
     expires_after: int | None,
     is_mainnet: bool,
-) -> None:
+) -> Signature:
+    """Sign with hip3 and the SDK, compare, recover both; returns hip3's signature."""
     wallet = eth_account.Account.from_key(secret)
     original = copy.deepcopy(action)
     context: dict[str, Any] = {
@@ -127,6 +129,7 @@ def check_l1_against_sdk(
     assert action == original
     assert recover_l1_signer(action, ours, **context) == wallet.address.lower()
     assert recover_l1_signer(action, theirs, **context) == wallet.address.lower()
+    return ours
 
 
 @settings(max_examples=250, deadline=None)
@@ -213,17 +216,9 @@ HIP3_ORDER = {
 def test_hip3_order_with_vault_and_expiry_matches_sdk(is_mainnet: bool) -> None:
     secret = bytes.fromhex("0123456789012345678901234567890123456789012345678901234567890123")
     vault = "0x1719884eb866cb12b2287399b15f7db5e7d775ea"
-    check_l1_against_sdk(
+    ours = check_l1_against_sdk(
         secret=secret,
         action=HIP3_ORDER,
-        vault_address=vault,
-        nonce=1_700_000_000_123,
-        expires_after=1_700_000_060_000,
-        is_mainnet=is_mainnet,
-    )
-    ours = sign_l1_action(
-        SigningKey.from_bytes(secret),
-        HIP3_ORDER,
         vault_address=vault,
         nonce=1_700_000_000_123,
         expires_after=1_700_000_060_000,

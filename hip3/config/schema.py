@@ -116,13 +116,16 @@ def _validator(checks: tuple[Check, ...]) -> Any:
     return validate
 
 
-def setting(default: Any, doc: str, *checks: Check, derived: str = "", converter: Any = None) -> Any:
-    """A configuration key: its default, a one-line description and the constraints on its value."""
+def setting(
+    default: Any, doc: str, *checks: Check, derived: str = "", converter: Any = None, redact: bool = False
+) -> Any:
+    """A configuration key: its default (`attrs.NOTHING`: required), a one-line description and the
+    constraints on its value; `redact` hides the value when the configuration is shown."""
     return attrs.field(
         default=default,
         validator=_validator(checks) if checks else None,
         converter=converter,
-        metadata={"doc": doc, "checks": checks, "derived": derived},
+        metadata={"doc": doc, "checks": checks, "derived": derived, "redact": redact},
     )
 
 
@@ -239,10 +242,7 @@ class AccountConfig:
 
 @attrs.frozen(kw_only=True)
 class MarketEntry:
-    coin: str = attrs.field(
-        validator=_validator((COIN,)),
-        metadata={"doc": "market name as dex:COIN, e.g. xyz:SILVER", "checks": (COIN,), "derived": ""},
-    )
+    coin: str = setting(attrs.NOTHING, "market name as dex:COIN, e.g. xyz:SILVER", COIN)
     threshold_bps: Decimal | None = setting(
         None,
         "entry threshold in bps for this market, replacing taker fee + slippage + min edge",
@@ -567,15 +567,11 @@ class ShutdownConfig:
 
 @attrs.frozen(kw_only=True)
 class AlertsConfig:
-    webhook_url: str | None = attrs.field(
-        default=None,
-        validator=_validator((HTTP_URL,)),
-        metadata={
-            "doc": "webhook that receives alerts; unset: no alerts (shown redacted: it holds a token)",
-            "checks": (HTTP_URL,),
-            "derived": "",
-            "redact": True,
-        },
+    webhook_url: str | None = setting(
+        None,
+        "webhook that receives alerts; unset: no alerts (shown redacted: it holds a token)",
+        HTTP_URL,
+        redact=True,
     )
     format: AlertFormat = setting("generic", "payload shape: generic JSON, or Discord- or Slack-compatible")
     disconnect_alert_s: int = setting(

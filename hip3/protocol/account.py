@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import attrs
+
+from hip3.protocol.responses import WireError, decimal_value
 
 
 class AccountStateError(ValueError):
@@ -22,15 +24,10 @@ class AccountState:
 
 
 def _decimal(value: Any, where: str) -> Decimal:
-    if not isinstance(value, str):
-        raise AccountStateError(f"{where}: expected a numeric string, got {value!r}")
     try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise AccountStateError(f"{where}: not a number: {value!r}") from None
-    if not number.is_finite():
-        raise AccountStateError(f"{where}: not finite: {value!r}")
-    return number
+        return decimal_value(value, where)
+    except WireError as exc:
+        raise AccountStateError(str(exc)) from None
 
 
 def _position(entry: Any, index: int) -> tuple[str, Decimal, Decimal] | None:
