@@ -31,10 +31,6 @@ class RestingOrder:
     reduce_only: bool = False
     cloid: str | None = None
 
-    @property
-    def notional(self) -> Decimal:
-        return self.px * self.sz
-
 
 @attrs.frozen(slots=True)
 class Match:
@@ -111,9 +107,6 @@ class Book:
 
     def best_ask(self) -> Decimal | None:
         return self._asks.best()
-
-    def get(self, oid: int) -> RestingOrder | None:
-        return self._by_oid.get(oid)
 
     def orders(self) -> Iterator[RestingOrder]:
         return iter(self._by_oid.values())

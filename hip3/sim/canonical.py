@@ -177,11 +177,6 @@ _L1_ACTIONS: Final[dict[str, Callable[[Mapping[str, Any]], Action]]] = {
     "updateLeverage": _update_leverage_action,
     "noop": _noop_action,
 }
-USER_SIGNED_ACTIONS: Final = ("approveAgent",)
-
-
-def is_l1_action_type(action_type: object) -> bool:
-    return isinstance(action_type, str) and action_type in _L1_ACTIONS
 
 
 def canonical_l1_action(action: object) -> Action:

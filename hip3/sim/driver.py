@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import trio
 
@@ -19,6 +19,7 @@ from hip3.sim.market_process import MarketProcess, MarketUpdate, OracleUpdate
 ON_TIME_PERIOD_MS = 1000
 
 
+@runtime_checkable
 class ExchangeHooks(Protocol):
     """What the driver needs from the engine."""
 

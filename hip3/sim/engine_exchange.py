@@ -247,10 +247,6 @@ class TradingEngine:
         for listener in list(self._listeners):
             listener(event)
 
-    @property
-    def has_listeners(self) -> bool:
-        return bool(self._listeners)
-
     def reject_next_orders(self, count: int, text: str) -> None:
         self._forced_rejections.extend([text] * count)
 

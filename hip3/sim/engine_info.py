@@ -13,6 +13,7 @@ from hip3.sim import errors_text
 from hip3.sim.book import RestingOrder
 from hip3.sim.engine_exchange import Market, OrderRecord, TradingEngine, UserState, order_summary
 from hip3.sim.ledger import ZERO, amount_wire, usdc, wire_price
+from hip3.sim.scenario import DexDef
 
 MAX_FILLS: Final = 2000
 BASE_REQUEST_CAP: Final = 10_000
@@ -46,8 +47,8 @@ def _user_address(request: Mapping[str, Any]) -> str:
     return user.lower()
 
 
-def _int_field(request: Mapping[str, Any], name: str, default: int | None = None) -> int:
-    value = request.get(name, default)
+def _int_field(request: Mapping[str, Any], name: str) -> int:
+    value = request.get(name)
     if type(value) is not int:
         raise malformed(f"field `{name}`: expected an integer")
     return value
@@ -113,12 +114,11 @@ class InfoHandler:
     def perp_dexs(self) -> list[object]:
         out: list[object] = []
         for index, dex in enumerate(self.core.scenario.dexes):
-            out.append(None if index == 0 else self._perp_dex(dex.name))
+            out.append(None if index == 0 else self._perp_dex(dex))
         return out
 
-    def _perp_dex(self, name: str) -> dict[str, Any]:
-        dex = next(d for d in self.core.scenario.dexes if d.name == name)
-        markets = sorted(self._markets(name), key=lambda m: m.coin)
+    def _perp_dex(self, dex: DexDef) -> dict[str, Any]:
+        markets = sorted(self._markets(dex.name), key=lambda m: m.coin)
         caps = [[m.coin, amount_wire(m.definition.oi_cap_usd)] for m in markets if m.definition.oi_cap_usd]
         return {
             "name": dex.name,

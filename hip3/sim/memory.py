@@ -16,13 +16,9 @@ import trio_websocket
 
 from hip3.sim.transport_faults import TransportFaults
 from hip3.sim.ws_serve import DEFAULT_IDLE_TIMEOUT_S, TrioWebsocketFrames, serve_session
-from hip3.sim.ws_session import ExchangeEndpoints
+from hip3.sim.ws_session import HTTP_OK, ExchangeEndpoints, http_post_reply
 
-HTTP_OK = 200
 HTTP_NOT_FOUND = 404
-HTTP_UNPROCESSABLE = 422
-HTTP_TOO_MANY_REQUESTS = 429
-DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
 
 
 def _response(status: int, body: object) -> httpx.Response:
@@ -46,15 +42,7 @@ class SimHttpTransport(httpx.AsyncBaseTransport):
         route = self._routes.get(request.url.path)
         if request.method != "POST" or route is None:
             return httpx.Response(HTTP_NOT_FOUND, text="Not Found")
-        if self._faults.take("rest_rate_limited"):
-            return httpx.Response(HTTP_TOO_MANY_REQUESTS, content=b"null")
-        body = await request.aread()
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            return httpx.Response(HTTP_UNPROCESSABLE, text=f"{DESERIALIZE_ERROR}: {exc}")
-        status, answer = route(payload)
-        return _response(status, answer)
+        return _response(*http_post_reply(route, await request.aread(), self._faults))
 
 
 class MemoryWsServer:

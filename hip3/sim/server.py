@@ -30,12 +30,7 @@ from hip3.sim.market_process import MarketProcess
 from hip3.sim.scenario import Scenario
 from hip3.sim.transport_faults import TransportFaults
 from hip3.sim.ws_serve import FrameTiming, StarletteFrames, serve_session
-from hip3.sim.ws_session import ExchangeEndpoints
-
-HTTP_OK = 200
-HTTP_UNPROCESSABLE = 422
-HTTP_TOO_MANY_REQUESTS = 429
-DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
+from hip3.sim.ws_session import HTTP_OK, ExchangeEndpoints, http_post_reply
 
 
 def check_bind_host(host: str, *, allow_remote: bool) -> None:
@@ -62,15 +57,7 @@ def create_app(
     transport_faults = faults or TransportFaults()
 
     async def post_json(request: Request, handle: Callable[[object], tuple[int, object]]) -> Response:
-        if transport_faults.take("rest_rate_limited"):
-            return Response("null", status_code=HTTP_TOO_MANY_REQUESTS, media_type="application/json")
-        try:
-            payload = json.loads(await request.body())
-        except ValueError as exc:
-            return Response(
-                f"{DESERIALIZE_ERROR}: {exc}", status_code=HTTP_UNPROCESSABLE, media_type="text/plain"
-            )
-        return _answer(*handle(payload))
+        return _answer(*http_post_reply(handle, await request.body(), transport_faults))
 
     async def info(request: Request) -> Response:
         return await post_json(request, exchange.info)

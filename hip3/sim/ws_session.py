@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import trio
 
+from hip3.sim import errors_text
 from hip3.sim.events import (
     AssetCtxChanged,
     BookChanged,
@@ -28,6 +29,8 @@ from hip3.sim.transport_faults import TransportFaults
 GREETING = "Websocket connection established."
 OUTBOX_SIZE = 10_000
 HTTP_OK = 200
+HTTP_UNPROCESSABLE = 422
+HTTP_TOO_MANY_REQUESTS = 429
 # subscription type -> the keys that identify it (besides "type"), and the keys that must be present
 SUBSCRIPTION_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "allMids": (("dex",), ()),
@@ -46,6 +49,20 @@ class ExchangeEndpoints(Protocol):
     def info(self, request: object) -> tuple[int, object]: ...
     def exchange(self, body: object) -> tuple[int, object]: ...
     def add_listener(self, listener: Callable[[SimEvent], None]) -> Callable[[], None]: ...
+
+
+def http_post_reply(
+    handle: Callable[[object], tuple[int, object]], body: bytes, faults: TransportFaults
+) -> tuple[int, object]:
+    """(status, body) of POST /info or /exchange over HTTP: 429 null while `rest_rate_limited` lasts, 422 with
+    the node's text when `body` is not JSON, else `handle`'s answer. Both HTTP fronts render it."""
+    if faults.take("rest_rate_limited"):
+        return HTTP_TOO_MANY_REQUESTS, None
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        return HTTP_UNPROCESSABLE, f"{errors_text.DESERIALIZE_FAILURE}: {exc}"
+    return handle(payload)
 
 
 def _frame(channel: str, data: object) -> str:

@@ -26,6 +26,7 @@ OTHER_KEY = SigningKey.from_hex("e908f86dbb4d55ac876378565aafeabc187f6690f046459
 USER = KEY.address
 OTHER = OTHER_KEY.address
 BTC, TSLA, SILVER = 0, 110000, 110001
+DESERIALIZE = "Failed to deserialize the JSON body into the target type"  # the node's 422 text, spelled out
 
 
 def scenario(

@@ -8,11 +8,10 @@ import pytest
 from hip3.core.order import Side, Tif
 from hip3.protocol.actions import exchange_request, noop_action
 from hip3.protocol.signing import SigningKey, recover_l1_signer, sign_l1_action
-from tests.sim import AGENT_KEY, KEY, OTHER_KEY, START_MS, TSLA, USER, Harness
+from tests.sim import AGENT_KEY, DESERIALIZE, KEY, OTHER_KEY, START_MS, TSLA, USER, Harness
 
 DAY = 86_400_000
 OK = (200, {"status": "ok", "response": {"type": "default"}})
-DESERIALIZE = "Failed to deserialize the JSON body into the target type"
 
 
 def err(text: str) -> tuple[int, dict[str, Any]]:

@@ -5,9 +5,7 @@ from decimal import Decimal as D
 import pytest
 
 from hip3.core.order import Cloid, Side, Tif
-from tests.sim import START_MS, TSLA, USER, Harness, scenario
-
-DESERIALIZE = "Failed to deserialize the JSON body into the target type"
+from tests.sim import DESERIALIZE, START_MS, TSLA, USER, Harness, scenario
 
 
 @pytest.fixture

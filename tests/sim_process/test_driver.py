@@ -70,7 +70,7 @@ async def _run_for(process: MarketProcess, seconds: float) -> tuple[float, Recor
 
 def test_the_recording_exchange_satisfies_the_hooks_protocol() -> None:
     hooks: ExchangeHooks = RecordingExchange()
-    assert hooks is not None
+    assert isinstance(hooks, ExchangeHooks)
 
 
 async def test_initial_state_is_applied_before_started(autojump_clock: trio.testing.MockClock) -> None:
