@@ -27,6 +27,7 @@ import structlog
 import trio
 import trio_websocket
 
+from hip3.core.exceptions import first_leaf
 from hip3.core.watched import Watched
 from hip3.net.weight_budget import WeightBudget
 from hip3.protocol.messages import (
@@ -124,13 +125,6 @@ def _only_cancelled(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(_only_cancelled(inner) for inner in exc.exceptions)
     return isinstance(exc, trio.Cancelled)
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    leaf: BaseException = group
-    while isinstance(leaf, BaseExceptionGroup):
-        leaf = leaf.exceptions[0]
-    return leaf
 
 
 @attrs.define
@@ -237,7 +231,7 @@ class WsConnection:
                         await ws.aclose()
                     nursery.cancel_scope.cancel()
         except* CONNECTION_ENDINGS as ended:
-            reason = _first_leaf(ended)
+            reason = first_leaf(ended)
             self.stats["connections_lost"] += 1
             log.warning(
                 "websocket connection ended", epoch=epoch, reason=str(reason) or type(reason).__name__

@@ -11,6 +11,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from hip3.core.exceptions import first_leaf
 from hip3.core.serving import BindRefused
 from hip3.sim.scenario import Scenario
 from hip3.sim.scenario_file import ScenarioError, default_scenario, load_scenario
@@ -76,13 +77,6 @@ async def _serve(args: argparse.Namespace, scenario: Scenario) -> None:
         _announce(sim, scenario)
 
 
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    leaf: BaseException = group
-    while isinstance(leaf, BaseExceptionGroup):
-        leaf = leaf.exceptions[0]
-    return leaf
-
-
 def _serve_until_interrupted(args: argparse.Namespace, scenario: Scenario) -> int:
     status = EXIT_OK
     try:
@@ -90,7 +84,7 @@ def _serve_until_interrupted(args: argparse.Namespace, scenario: Scenario) -> in
     except* KeyboardInterrupt:
         print("hip3 sim stopped", file=sys.stderr)
     except* OSError as failed:
-        print(f"hip3 sim: cannot serve on {args.host}:{args.port}: {_first_leaf(failed)}", file=sys.stderr)
+        print(f"hip3 sim: cannot serve on {args.host}:{args.port}: {first_leaf(failed)}", file=sys.stderr)
         status = EXIT_INVALID
     return status
 
