@@ -24,7 +24,6 @@ import json
 import math
 import os
 import secrets
-import signal
 import socket
 import sys
 import tempfile
@@ -42,8 +41,10 @@ from hip3.app import Running, run_bot
 from hip3.app_ops import DASHBOARD_TOKEN_ENV
 from hip3.app_trading import Desk, graceful_shutdown
 from hip3.config import Config, ConfigError, load_config
+from hip3.execution.shutdown import wait_for_signals
 from hip3.keys import KEY_ENV_VAR, SigningKeyError
 from hip3.market.preflight import PreflightError
+from hip3.ops.bot_view import win_rate
 from hip3.ops.logging import configure_logging
 from hip3.protocol.signing import SigningKey
 from hip3.risk.monitor import RiskFigures
@@ -61,7 +62,6 @@ FUNDING_USDC = Decimal(10_000)
 LOOPBACK = "127.0.0.1"
 STATUS_INTERVAL_S = 1.0  # on a terminal: one line, rewritten in place
 PLAIN_STATUS_INTERVAL_S = 5.0  # to a pipe or a file: a new line this often
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
 SUMMARY_KEYS = (
     "signals",
     "orders",
@@ -253,11 +253,6 @@ def status_line(p: Progress) -> str:
     )
 
 
-def win_rate(figures: RiskFigures) -> float | None:
-    decided = figures.wins + figures.losses
-    return None if decided == 0 else figures.wins / decided
-
-
 def _nonzero(text: object) -> bool:
     return isinstance(text, str) and Decimal(text) != 0
 
@@ -428,22 +423,6 @@ class DemoSetup:
     dashboard_port: int
 
 
-async def _watch_signals(
-    stop: trio.Event,
-    abandon: trio.CancelScope,
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """The first SIGINT/SIGTERM asks for the graceful stop; the next one abandons it."""
-    with trio.open_signal_receiver(*SIGNALS) as received:
-        task_status.started()
-        async for _signum in received:
-            if stop.is_set():
-                abandon.cancel()
-                return
-            stop.set()
-
-
 async def _run_bot(
     cfg: Config,
     environ: Mapping[str, str],
@@ -531,7 +510,11 @@ async def run_demo(
     stop, bot_scope, bot_done = trio.Event(), trio.CancelScope(), trio.Event()
     started: list[Demo] = []  # empty if a second signal abandoned the demo while it started
     async with trio.open_nursery() as nursery:
-        await nursery.start(_watch_signals, stop, nursery.cancel_scope)
+        # The first SIGINT/SIGTERM asks for the graceful stop; the next one abandons it.
+        abandon = nursery.cancel_scope
+        await nursery.start(
+            partial(wait_for_signals, lambda _signum: stop.set(), on_second=lambda _signum: abandon.cancel())
+        )
         demo = await _start(nursery, setup, bot_scope, bot_done)
         started.append(demo)
         task_status.started(demo)

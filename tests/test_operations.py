@@ -7,8 +7,6 @@ and judge with the simulator's own ledger and with the bot's other components (t
 
 from __future__ import annotations
 
-import socket
-import sqlite3
 from decimal import Decimal as D
 from functools import partial
 from pathlib import Path
@@ -26,6 +24,7 @@ from hip3.app_trading import graceful_shutdown
 from hip3.config import Config, parse_config
 from hip3.core.clock import WallClock, trio_wall_clock
 from hip3.core.watched import Watched
+from hip3.demo import free_port
 from hip3.net.ws import ConnectionState, Connector, Status
 from hip3.ops.alerts import AlertSender, iso_utc
 from hip3.ops.metrics import Metrics
@@ -36,6 +35,7 @@ from hip3.risk.hard_stop import MANUAL
 from hip3.sim.harness import WALL_START_MS, MemorySim, run_memory_sim
 from hip3.sim.scenario_file import parse_scenario
 from tests import test_observation
+from tests.persist.test_journal import rows as journal_rows
 from tests.test_observation import SCENARIO
 from tests.test_trading import KEY, KEY_HEX, TSLA, config_text, exchange_size, open_orders, until
 
@@ -108,14 +108,6 @@ def metric(running: Running, sample: str, **labels: str) -> float:
         for s in family.samples
         if s.name == sample and labels.items() <= s.labels.items()
     )
-
-
-def journal_rows(path: Path, query: str) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(path)
-    try:
-        return db.execute(query).fetchall()
-    finally:
-        db.close()
 
 
 class Webhook:
@@ -628,20 +620,13 @@ async def test_observation_mode_has_operations_without_trading_parts_and_journal
 TOKEN = "s3cret-dashboard-token"
 
 
-def free_loopback_port() -> int:
-    """A port nobody listens on now (the configuration refuses port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.deadline(20)  # real seconds: no MockClock, the dashboard binds a loopback socket
 async def test_the_dashboard_serves_health_metrics_and_the_snapshot_on_a_loopback_port(
     tmp_path: Path,
 ) -> None:
     async with trio.open_nursery() as outer:
         sim = await start_sim(outer)
-        port = free_loopback_port()
+        port = free_port()  # the configuration refuses port 0
         dashboard = f"\n[dashboard]\nenabled = true\nport = {port}\n"
         # The bot in a nursery of its own, stopped before the simulator; and the socket's reader in the
         # outer nursery: on the real clock its closing handshake needs both alive, or the bot waits out its

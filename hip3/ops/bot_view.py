@@ -226,14 +226,19 @@ class BotView:
         }
         if self._trading is not None:
             figures = self._trading.figures()
-            trips = figures.round_trips
+            rate = win_rate(figures)
             summary |= {
-                "round_trips": trips,
-                "win_rate": None if trips == 0 else round(figures.wins / trips, 3),
+                "round_trips": figures.round_trips,
+                "win_rate": None if rate is None else round(rate, 3),
                 "realized_pnl_usd": str(figures.realized_pnl_total_usd),
                 "fees_usd": str(figures.fees_usd),
             }
         return summary
+
+
+def win_rate(figures: RiskFigures) -> float | None:
+    """The share of round trips that did not lose; None before the first one ended."""
+    return None if figures.round_trips == 0 else figures.wins / figures.round_trips
 
 
 def _text(value: Decimal | None) -> str | None:

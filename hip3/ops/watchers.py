@@ -12,6 +12,7 @@ from hip3.core.clock import WallClock
 from hip3.core.watched import Watched
 from hip3.net.ws import ConnectionState, Status
 from hip3.ops.alerts import DAILY_SUMMARY, DISCONNECT, AlertSender
+from hip3.ops.bot_view import win_rate
 from hip3.ops.metrics import Metrics
 from hip3.risk.monitor import RiskFigures
 
@@ -84,11 +85,11 @@ async def send_daily_summaries(
 
 
 def summary_fields(figures: RiskFigures, counts: Mapping[str, int]) -> dict[str, str]:
-    trips = figures.round_trips
+    rate = win_rate(figures)
     return {
         **{name: str(value) for name, value in counts.items()},
-        "round_trips": str(trips),
-        "win_rate": "-" if trips == 0 else f"{figures.wins / trips:.0%}",
+        "round_trips": str(figures.round_trips),
+        "win_rate": "-" if rate is None else f"{rate:.0%}",
         "realized_pnl_usd": str(figures.realized_pnl_total_usd),
         "fees_usd": str(figures.fees_usd),
     }

@@ -447,10 +447,6 @@ class Journal:
         """A `HardStop.listeners` listener."""
         self.hard_stop("latched", latch.trigger, latch.reason)
 
-    def hard_stop_reset(self, cleared: Latch) -> None:
-        """A `HardStop.reset_listeners` listener (they are not told the operator)."""
-        self.hard_stop("reset", cleared.trigger, cleared.reason)
-
     def entry_time(self, coin: str, entry_time_ms: int | None) -> None:
         """Set (or, with None, delete) a market's entry time; fills already do this, resyncs may need it."""
         change = self._entry_time_change(coin, entry_time_ms)

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 from hip3.ops.dashboard import create_dashboard_app, serve_dashboard
 from hip3.ops.metrics import Metrics
 from tests.browser.conftest import PageWatch, Prompts, find_chromium, missing_chromium_message
+from tests.ops.test_dashboard import FakeSource
 
 pytestmark = pytest.mark.browser
 
@@ -29,49 +30,11 @@ WAIT_MS = 5_000  # for anything the page shows: a push comes every 0.1 s
 START_TIMEOUT_S = 10.0
 
 
-def base_snapshot() -> dict[str, Any]:
-    return {
-        "markets": [
-            {
-                "coin": COIN,
-                "bid": "251.1",
-                "ask": "251.3",
-                "oracle": "252.0",
-                "edge_bps": 27.8,
-                "gate": "open",
-            }
-        ],
-        "positions": [],
-        "orders": [],
-        "signals": [{"coin": COIN, "side": "buy", "edge_bps": 27.8}],
-        "fills": [],
-        "risk": {"hard_stop": None, "counters": {"losing_streak": 0}},
-        "connection": {"state": "connected", "epoch": 1},
-        "latency": {"tick_to_order_us": {"p50": 80, "p99": 240}, "post_rtt_ms": {"p50": 12, "p99": 40}},
-        "summary": {"round_trips": 0},
-    }
-
-
-class FakeSource:
-    """A DashboardSource whose snapshot the test edits (in the server's thread); it records the hard stops."""
-
-    def __init__(self) -> None:
-        self.state = base_snapshot()
-        self.latched: list[str] = []
-        self.resets: list[str] = []
-
-    def snapshot(self) -> dict[str, Any]:
-        return self.state
-
-    def latch_hard_stop(self, reason: str) -> str | None:
-        self.latched.append(reason)
-        self.state["risk"]["hard_stop"] = {"trigger": "manual", "reason": reason}
-        return None
-
-    def reset_hard_stop(self, operator: str) -> str | None:
-        self.resets.append(operator)
-        self.state["risk"]["hard_stop"] = None
-        return None
+def browser_source() -> FakeSource:
+    """tests.ops.test_dashboard's fake source (the test edits its snapshot in the server's thread), flat."""
+    source = FakeSource()
+    source.state["positions"] = []
+    return source
 
 
 class ServedDashboard:
@@ -125,7 +88,7 @@ class ServedDashboard:
 
 @pytest.fixture
 def dashboard() -> Iterator[ServedDashboard]:
-    served = ServedDashboard(FakeSource())
+    served = ServedDashboard(browser_source())
     served.start()
     yield served
     served.stop()

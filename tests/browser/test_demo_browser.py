@@ -17,7 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from typing import IO, Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from hip3.demo import free_port
 from tests.browser.conftest import PageWatch, Prompts
 from tests.conftest import REPO_ROOT
 
@@ -54,13 +54,6 @@ def allowlisted_coins() -> list[str]:
     with SIM_CONFIG.open("rb") as file:
         config = tomllib.load(file)
     return [entry["coin"] for entry in config["markets"]["allowlist"]]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class DemoProcess:

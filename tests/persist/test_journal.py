@@ -187,7 +187,7 @@ async def test_every_table_round_trips(autojump_clock: trio.testing.MockClock, t
         jr.reject(RejectEvent("XYZ:A", "Order could not immediately match", benign=True))
         latch = Latch(reason="loss", trigger="realized_loss", latched_at_ms=START_MS)
         jr.hard_stop_latched(latch)
-        jr.hard_stop_reset(latch)
+        jr.hard_stop("reset", latch.trigger, latch.reason)  # as a reset without an operator
         jr.hard_stop("reset", "manual", "cleared", operator="alice")
         await trio.sleep(1.0)
         nursery.cancel_scope.cancel()
