@@ -25,13 +25,13 @@ from hip3.app_trading import (
     Desk,
     build_desk,
     graceful_shutdown,
-    load_trading_key,
     start_body,
     start_services,
 )
 from hip3.config import Config
 from hip3.core.clock import WallClock, system_wall_ms
 from hip3.execution.shutdown import wait_for_signals
+from hip3.launch import load_proven_key
 from hip3.market.book_seed import run_book_seeding
 from hip3.market.feed import MarketFeed, run_feed
 from hip3.market.preflight import preflight, require_clean
@@ -209,12 +209,13 @@ async def run_bot(
     """
     transports = transports or Transports()
     data_dir = Path(cfg.persistence.data_dir)
-    key = load_trading_key(cfg, environ) if cfg.mode == "trading" else None
+    key = load_proven_key(cfg, environ) if cfg.is_trading else None
     async with _http_client(cfg, transports) as http, tricycle.open_service_nursery() as services:
         registry = await _discover(cfg, http)
         watched = _markets_to_watch(cfg, registry)
         feed = MarketFeed({coin: spec for coin in watched if (spec := registry.spec(coin))})
         ws = WsConnection(transports.ws_connector or url_connector(cfg.network.ws_url), _ws_settings(cfg))
+        entry_times = read_entry_times(cfg.persistence.journal_path)  # the tracker's and the journal's
         desk = None
         if key is not None:
             desk = build_desk(
@@ -225,7 +226,7 @@ async def run_bot(
                 feed=feed,
                 data_dir=data_dir,
                 wall_ms=wall_ms,
-                restored_entry_times=read_entry_times(cfg.persistence.journal_path),
+                restored_entry_times=entry_times,
             )
         risk, detector = MarketRiskGates(_risk_settings(cfg), registry), _detector(cfg)
         ops = build_ops(
@@ -236,6 +237,7 @@ async def run_bot(
             desk=desk,
             wall_ms=wall_ms,
             disk_writes=disk_writes,
+            restored_entry_times=entry_times,
             alert_transport=transports.alerts,
         )
         signals, followups, recorder, market = _recorders(cfg, data_dir, feed, wall_ms, disk_writes)

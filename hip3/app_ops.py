@@ -100,6 +100,7 @@ def build_ops(
     desk: Desk | None,
     wall_ms: WallClock,
     disk_writes: BlockingRunner,
+    restored_entry_times: Mapping[str, int],
     alert_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Ops:
     metrics = Metrics()
@@ -108,6 +109,7 @@ def build_ops(
         wall_ms=wall_ms,
         estimated_fee_bps=cfg.detector.taker_fee_bps,
         run_blocking=disk_writes,
+        restored_entry_times=restored_entry_times,
     )
     alerts = AlertSender.from_config(cfg.alerts, transport=alert_transport, wall_ms=wall_ms)
     latency = None

@@ -9,7 +9,6 @@ resting orders, flatten if configured, clear the dead-man switch, flush; then th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -33,7 +32,6 @@ from hip3.execution.readiness import Readiness
 from hip3.execution.scheduler import CancelRequest, Scheduler
 from hip3.execution.sender import Sender
 from hip3.execution.shutdown import ShutdownSteps, shut_down
-from hip3.keys import load_signing_key, verify_signing_key
 from hip3.market.feed import MarketFeed
 from hip3.net.http import HttpClient
 from hip3.net.ws import Status, WsConnection
@@ -85,13 +83,6 @@ class Desk:
     def entry_block(self) -> str | None:
         """The hard-stop gate's reason: a latched stop, or a shutdown in progress."""
         return "shutting down" if self.shutting_down else self.hard_stop.reason()
-
-
-def load_trading_key(cfg: Config, environ: Mapping[str, str] | None) -> SigningKey:
-    """The signing key, proven against the configured signer before anything connects."""
-    key = load_signing_key(cfg.account.key_file, os.environ if environ is None else environ)
-    verify_signing_key(key, signer_address=cfg.account.signer_address, is_mainnet=cfg.network.is_mainnet)
-    return key
 
 
 def build_desk(
@@ -396,4 +387,4 @@ async def graceful_shutdown(desk: Desk) -> None:
     )
 
 
-__all__ = ["Desk", "build_desk", "graceful_shutdown", "load_trading_key", "start_body", "start_services"]
+__all__ = ["Desk", "build_desk", "graceful_shutdown", "start_body", "start_services"]

@@ -44,7 +44,6 @@ from hip3.config import Config, ConfigError, load_config
 from hip3.execution.shutdown import wait_for_signals
 from hip3.keys import KEY_ENV_VAR, SigningKeyError
 from hip3.market.preflight import PreflightError
-from hip3.ops.bot_view import win_rate
 from hip3.ops.logging import configure_logging
 from hip3.protocol.signing import SigningKey
 from hip3.risk.monitor import RiskFigures
@@ -276,7 +275,7 @@ def build_summary(
         "orders": {"total": int(counts.get("orders", 0)), **dict(sorted(order_outcomes.items()))},
         "fills": int(counts.get("fills", 0)),
         "round_trips": figures.round_trips,
-        "win_rate": win_rate(figures),
+        "win_rate": figures.win_rate,
         "realized_pnl_usd": str(figures.realized_pnl_total_usd),
         "fees_usd": str(figures.fees_usd),
         "cap_per_market_usd": str(cap_per_market_usd),

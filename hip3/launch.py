@@ -14,6 +14,7 @@ from typing import TextIO
 from hip3 import __version__
 from hip3.config import Config, ConfigError, config_warnings, load_config
 from hip3.keys import KEY_ENV_VAR, SigningKeyError, load_signing_key, verify_signing_key
+from hip3.protocol.signing import SigningKey
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -66,12 +67,11 @@ def describe_run(cfg: Config) -> list[str]:
     return lines
 
 
-def check_signing(cfg: Config, environ: Mapping[str, str]) -> str:
-    """Load the key and run the signer self-check; returns the signer address. Raises SigningKeyError."""
-    key = load_signing_key(cfg.account.key_file, environ)
-    return verify_signing_key(
-        key, signer_address=cfg.account.signer_address, is_mainnet=cfg.network.is_mainnet
-    )
+def load_proven_key(cfg: Config, environ: Mapping[str, str] | None = None) -> SigningKey:
+    """Load the key and run the signer self-check (before anything connects). Raises SigningKeyError."""
+    key = load_signing_key(cfg.account.key_file, os.environ if environ is None else environ)
+    verify_signing_key(key, signer_address=cfg.account.signer_address, is_mainnet=cfg.network.is_mainnet)
+    return key
 
 
 def preflight(
@@ -91,7 +91,7 @@ def preflight(
         print(f"  key       not needed in observation ({KEY_ENV_VAR} is not read)", file=out)
         return EXIT_OK
     try:
-        signer = check_signing(cfg, os.environ if environ is None else environ)
+        signer = load_proven_key(cfg, environ).address
     except SigningKeyError as exc:
         print(f"  key       FAILED: {exc}", file=err)
         return EXIT_INVALID

@@ -226,7 +226,7 @@ class BotView:
         }
         if self._trading is not None:
             figures = self._trading.figures()
-            rate = win_rate(figures)
+            rate = figures.win_rate
             summary |= {
                 "round_trips": figures.round_trips,
                 "win_rate": None if rate is None else round(rate, 3),
@@ -234,11 +234,6 @@ class BotView:
                 "fees_usd": str(figures.fees_usd),
             }
         return summary
-
-
-def win_rate(figures: RiskFigures) -> float | None:
-    """The share of round trips that did not lose; None before the first one ended."""
-    return None if figures.round_trips == 0 else figures.wins / figures.round_trips
 
 
 def _text(value: Decimal | None) -> str | None:

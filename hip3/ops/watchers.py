@@ -12,7 +12,6 @@ from hip3.core.clock import WallClock
 from hip3.core.watched import Watched
 from hip3.net.ws import ConnectionState, Status
 from hip3.ops.alerts import DAILY_SUMMARY, DISCONNECT, AlertSender
-from hip3.ops.bot_view import win_rate
 from hip3.ops.metrics import Metrics
 from hip3.risk.monitor import RiskFigures
 
@@ -85,7 +84,7 @@ async def send_daily_summaries(
 
 
 def summary_fields(figures: RiskFigures, counts: Mapping[str, int]) -> dict[str, str]:
-    rate = win_rate(figures)
+    rate = figures.win_rate
     return {
         **{name: str(value) for name, value in counts.items()},
         "round_trips": str(figures.round_trips),

@@ -215,7 +215,7 @@ class RoundTrips:
             if fill.effect.position is None or opening > 0:
                 ended = trip.finish(fill.coin, time_ms)
                 del self._open[fill.coin]
-        elif _opens_from_flat(fill) and self._open.pop(fill.coin, None) is not None:
+        elif fill.opens_from_flat and self._open.pop(fill.coin, None) is not None:
             log.info("round trip dropped: its market went flat without a fill we saw", coin=fill.coin)
         if opening > 0:
             trip = self._open.setdefault(fill.coin, _OpenTrip(time_ms, entry_signal))
@@ -227,11 +227,6 @@ class RoundTrips:
         trip = _OpenTrip(self._restored_entry_ms.pop(coin, None), None, restored=True)
         self._open[coin] = trip
         return trip
-
-
-def _opens_from_flat(fill: AppliedFill) -> bool:
-    position = fill.effect.position
-    return fill.effect.closed_size == 0 and position is not None and abs(position.size) == fill.size
 
 
 # -- the database ------------------------------------------------------------------------------------------
@@ -341,6 +336,7 @@ class Journal:
         signal_match_ms: int = 5_000,
         shutdown_timeout_s: float = 5.0,
         run_blocking: BlockingRunner = run_in_worker_thread,
+        restored_entry_times: Mapping[str, int] | None = None,
     ) -> None:
         """`estimated_fee_bps` prices fills whose fee is not reported (the round trips' fees); an opening
         fill is matched to the latest signal of its market and side at most `signal_match_ms` before it."""
@@ -355,6 +351,7 @@ class Journal:
         self._signal_match_ms = signal_match_ms
         self._shutdown_timeout_s = shutdown_timeout_s
         self._run_blocking = run_blocking
+        self._restored_entry_times = restored_entry_times  # None: read them from the file when it opens
         self._send, self._receive = trio.open_memory_channel[JournalRecord](queue_size)
         self._overflow: deque[JournalRecord] = deque()
         self._batch: list[JournalRecord] = []
@@ -536,7 +533,9 @@ class Journal:
 
     def _open(self) -> None:
         self._db = open_journal_db(self._path)
-        restored = dict(self._db.execute("SELECT coin, entry_time_ms FROM entry_times").fetchall())
+        restored = self._restored_entry_times
+        if restored is None:
+            restored = dict(self._db.execute("SELECT coin, entry_time_ms FROM entry_times").fetchall())
         self._trips.restore_entry_times(restored)
         for coin, entry_ms in restored.items():
             self._entry_times.setdefault(coin, entry_ms)

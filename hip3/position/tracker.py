@@ -112,6 +112,12 @@ class AppliedFill:
     source: str  # "response" or "userFills"
     effect: FillEffect
 
+    @property
+    def opens_from_flat(self) -> bool:
+        """It opened a position in a market that was flat (all of it went into the new position)."""
+        position = self.effect.position
+        return self.effect.closed_size == 0 and position is not None and abs(position.size) == self.size
+
 
 # -- the pending table, shared by the handle (adds) and the actor (changes, removes) ---------------------
 

@@ -92,6 +92,11 @@ class RiskFigures:
     flatten_failures_window: int
     clock_skew: str | None
 
+    @property
+    def win_rate(self) -> float | None:
+        """The share of round trips that did not lose; None before the first one ended."""
+        return None if self.round_trips == 0 else self.wins / self.round_trips
+
 
 class RollingWindow:
     """Values summed over the last `span_us` microseconds; an entry leaves at exactly its time + span."""
@@ -218,7 +223,7 @@ class RiskMonitor:
 
     def _follow_round_trip(self, fill: AppliedFill, fee: Decimal) -> None:
         effect = fill.effect
-        if _opens_from_flat(fill) and fill.coin in self._open_trips:
+        if fill.opens_from_flat and fill.coin in self._open_trips:
             log.info("round trip dropped: its market went flat without a fill we saw", coin=fill.coin)
             del self._open_trips[fill.coin]
         closing_fee = fee * effect.closed_size / fill.size
@@ -271,11 +276,6 @@ class RiskMonitor:
 
     def _on_hard_stop_reset(self, _cleared: Latch) -> None:
         self.rearm()
-
-
-def _opens_from_flat(fill: AppliedFill) -> bool:
-    position = fill.effect.position
-    return fill.effect.closed_size == 0 and position is not None and abs(position.size) == fill.size
 
 
 def _usd(amount: Decimal) -> str:
