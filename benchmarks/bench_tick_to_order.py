@@ -23,6 +23,7 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import trio
 
 import hip3.app_trading
 from hip3.app import Running, Transports, run_bot
-from hip3.config import parse_config
+from hip3.config import Config, parse_config
 from hip3.core.clock import trio_wall_clock
 from hip3.net.ws import ConnectionState
 from hip3.persist.jsonl import run_inline
@@ -48,6 +49,7 @@ EVENTS = 10_000
 SIM_EVENTS = 2_000
 TIME_LIMIT_S = 60.0
 EVENT_TIMEOUT_S = 0.2  # an event the detector did not take costs this much
+READY_LIMIT_S = 60.0  # from the call to run_bot to READY: past it the benchmark fails rather than hangs
 STARTUP_MARKETS = 42
 REJECT_TEXT = "Order could not immediately match against any resting orders. asset=0"
 
@@ -152,6 +154,23 @@ def _collect(running: Running, samples: list[float], arrived: list[trio.Event]) 
     latency._on_tick_to_order_us = listener
 
 
+async def _start_ready_bot(nursery: trio.Nursery, cfg: Config, markets: int, **run_bot_args: Any) -> Running:
+    """Start the bot and wait until it is READY on `markets` seeded books, within READY_LIMIT_S: a bot that
+    never gets there (its WebSocket refused, say) fails the benchmark instead of hanging it."""
+    with trio.fail_after(READY_LIMIT_S):
+        running: Running = await nursery.start(
+            lambda task_status: run_bot(
+                cfg,
+                disk_writes=run_inline,
+                environ={"HIP3_TRADING_KEY": KEY_HEX},
+                task_status=task_status,
+                **run_bot_args,
+            )
+        )
+        await _ready(running, markets)
+    return running
+
+
 async def _ready(running: Running, markets: int) -> None:
     while True:
         states = running.feed.states
@@ -172,11 +191,39 @@ def _dislocate(sim: MemorySim | RunningSim, i: int) -> None:
     sim.exchange.set_maker_quotes(COIN, [(bid, Decimal(10))], [(ask, Decimal(10))])
 
 
+async def _dislocate_each(
+    sim: MemorySim | RunningSim,
+    arrived: list[trio.Event],
+    events: int,
+    time_limit_s: float,
+    *,
+    pause_s: float,
+    before_each: Callable[[], None] = lambda: None,
+) -> tuple[int, int, float]:
+    """Dislocate up to `events` times within `time_limit_s`, each time waiting up to EVENT_TIMEOUT_S for
+    `arrived[0]`, then `pause_s`; return the events done, those missed, and the seconds it took."""
+    await trio.sleep(0.5)
+    started = time.perf_counter()
+    done = missed = 0
+    for i in range(events):
+        if time.perf_counter() - started > time_limit_s:
+            break
+        arrived[0] = trio.Event()
+        before_each()
+        _dislocate(sim, i)
+        with trio.move_on_after(EVENT_TIMEOUT_S):
+            await arrived[0].wait()
+        if not arrived[0].is_set():
+            missed += 1
+        done += 1
+        await trio.sleep(pause_s)
+    return done, missed, time.perf_counter() - started
+
+
 async def measure_tick_to_order(events: int, time_limit_s: float) -> dict[str, Any]:
     hip3.app_trading.ACTIONS_PER_MINUTE = 10**9  # type: ignore[misc]  # benchmark: lift the entry ceiling
     samples: list[float] = []
     arrived = [trio.Event()]
-    missed = 0
     with tempfile.TemporaryDirectory(prefix="hip3-bench-") as data_dir:
         async with trio.open_nursery() as nursery:
             sim: MemorySim = await nursery.start(
@@ -189,33 +236,16 @@ async def measure_tick_to_order(events: int, time_limit_s: float) -> dict[str, A
             cfg = parse_config(
                 config_text(Path(data_dir), [COIN], "http://sim.local", "ws://sim.local/ws"), source="bench"
             )
-            running: Running = await nursery.start(
-                lambda task_status: run_bot(
-                    cfg,
-                    transports=Transports(http=sim.http_transport, ws_connector=sim.ws_server.connect),
-                    wall_ms=trio_wall_clock(WALL_START_MS),
-                    disk_writes=run_inline,
-                    environ={"HIP3_TRADING_KEY": KEY_HEX},
-                    task_status=task_status,
-                )
+            running = await _start_ready_bot(
+                nursery,
+                cfg,
+                1,
+                transports=Transports(http=sim.http_transport, ws_connector=sim.ws_server.connect),
+                wall_ms=trio_wall_clock(WALL_START_MS),
             )
             _collect(running, samples, arrived)
-            await _ready(running, 1)
-            await trio.sleep(0.5)
-            started = time.perf_counter()
-            done = 0
-            for i in range(events):
-                if time.perf_counter() - started > time_limit_s:
-                    break
-                arrived[0] = trio.Event()
-                _dislocate(sim, i)
-                with trio.move_on_after(EVENT_TIMEOUT_S):
-                    await arrived[0].wait()
-                if not arrived[0].is_set():
-                    missed += 1
-                done += 1
-                await trio.sleep(0.0005)  # let the reject answer be processed before the next event
-            elapsed = time.perf_counter() - started
+            # 0.5 ms: let the reject answer be processed before the next event
+            done, missed, elapsed = await _dislocate_each(sim, arrived, events, time_limit_s, pause_s=0.0005)
             nursery.cancel_scope.cancel()
     return {
         **percentiles(samples),
@@ -228,9 +258,17 @@ async def measure_tick_to_order(events: int, time_limit_s: float) -> dict[str, A
 
 def _is_order_post(message: Any) -> bool:
     request = message.get("request") if isinstance(message, dict) else None
-    if message.get("method") != "post" or not isinstance(request, dict) or request.get("type") != "action":
+    if not isinstance(request, dict) or message.get("method") != "post" or request.get("type") != "action":
         return False
     return bool(request.get("payload", {}).get("action", {}).get("type") == "order")
+
+
+def _json(text: str) -> Any:
+    """A frame's JSON, or None for a frame that is not JSON (the simulator's greeting is plain text)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
 
 
 async def measure_sim_frame_to_order(events: int, time_limit_s: float) -> dict[str, Any]:
@@ -239,18 +277,24 @@ async def measure_sim_frame_to_order(events: int, time_limit_s: float) -> dict[s
     samples: list[float] = []
     arrived = [trio.Event()]
     last_bbo_sent: list[float | None] = [None]
-    missed = 0
 
     def on_sent(text: str, now: float) -> None:
-        message = json.loads(text)
-        if message.get("channel") == "bbo" and message["data"].get("coin") == COIN:
+        message = _json(text)
+        if (
+            isinstance(message, dict)
+            and message.get("channel") == "bbo"
+            and message["data"].get("coin") == COIN
+        ):
             last_bbo_sent[0] = now
 
     def on_received(text: str, now: float) -> None:
-        if last_bbo_sent[0] is not None and _is_order_post(json.loads(text)):
+        if last_bbo_sent[0] is not None and _is_order_post(_json(text)):
             samples.append((now - last_bbo_sent[0]) * 1e6)
             last_bbo_sent[0] = None
             arrived[0].set()
+
+    def forget_bbo() -> None:
+        last_bbo_sent[0] = None
 
     with tempfile.TemporaryDirectory(prefix="hip3-bench-") as data_dir:
         async with trio.open_nursery() as nursery:
@@ -265,30 +309,10 @@ async def measure_sim_frame_to_order(events: int, time_limit_s: float) -> dict[s
             sim.timing.sent.append(on_sent)
             sim.timing.received.append(on_received)
             cfg = parse_config(config_text(Path(data_dir), [COIN], sim.http_url, sim.ws_url), source="bench")
-            running: Running = await nursery.start(
-                lambda task_status: run_bot(
-                    cfg,
-                    environ={"HIP3_TRADING_KEY": KEY_HEX},
-                    disk_writes=run_inline,
-                    task_status=task_status,
-                )
+            await _start_ready_bot(nursery, cfg, 1)
+            done, missed, _ = await _dislocate_each(
+                sim, arrived, events, time_limit_s, pause_s=0.001, before_each=forget_bbo
             )
-            await _ready(running, 1)
-            await trio.sleep(0.5)
-            started = time.perf_counter()
-            done = 0
-            for i in range(events):
-                if time.perf_counter() - started > time_limit_s:
-                    break
-                arrived[0] = trio.Event()
-                last_bbo_sent[0] = None
-                _dislocate(sim, i)
-                with trio.move_on_after(EVENT_TIMEOUT_S):
-                    await arrived[0].wait()
-                if not arrived[0].is_set():
-                    missed += 1
-                done += 1
-                await trio.sleep(0.001)
             nursery.cancel_scope.cancel()
     figures = percentiles(samples)
     return {
@@ -312,15 +336,7 @@ async def measure_startup(markets: int) -> float:
             coins = [c for c in sim.exchange.coins if c.startswith("xyz:")]
             cfg = parse_config(config_text(Path(data_dir), coins, sim.http_url, sim.ws_url), source="bench")
             begun = trio.current_time()
-            running: Running = await nursery.start(
-                lambda task_status: run_bot(
-                    cfg,
-                    environ={"HIP3_TRADING_KEY": KEY_HEX},
-                    disk_writes=run_inline,
-                    task_status=task_status,
-                )
-            )
-            await _ready(running, len(coins))
+            await _start_ready_bot(nursery, cfg, len(coins))
             elapsed = trio.current_time() - begun
             nursery.cancel_scope.cancel()
     return elapsed

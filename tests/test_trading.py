@@ -14,7 +14,7 @@ import trio.testing
 from hip3 import cli
 from hip3.app import Running, Transports, run_bot
 from hip3.app_trading import graceful_shutdown
-from hip3.config import parse_config
+from hip3.config import Config, parse_config
 from hip3.core.clock import trio_wall_clock
 from hip3.execution.gates import Gate
 from hip3.persist.jsonl import run_inline
@@ -73,7 +73,11 @@ async def start(
                 task_status=task_status,
             )
         )
-    cfg = parse_config(config_text(data_dir), source="test")
+    return sim, await run_trading_bot(nursery, parse_config(config_text(data_dir), source="test"), sim)
+
+
+async def run_trading_bot(nursery: trio.Nursery, cfg: Config, sim: MemorySim) -> Running:
+    """The bot on the in-memory simulator's transports and wall clock, trading with KEY."""
     running: Running = await nursery.start(
         lambda task_status: run_bot(
             cfg,
@@ -84,7 +88,15 @@ async def start(
             task_status=task_status,
         )
     )
-    return sim, running
+    return running
+
+
+async def enter_on_a_jump(sim: MemorySim) -> None:
+    """Let the baselines be learned and the positions synced, script a 60 bps oracle jump on TSLA (it lands
+    at 18 s: the book is stale for 1.5 s), and wait for the entry to fill."""
+    await trio.sleep(16.5)
+    sim.process.force_jump(TSLA, 60)
+    await until(lambda: exchange_size(sim) > 0)
 
 
 def exchange_size(sim: MemorySim, coin: str = TSLA) -> D:
@@ -113,9 +125,7 @@ async def test_a_dislocation_is_entered_and_exited_on_mark_regression(
         sim, running = await start(nursery, tmp_path)
         desk = running.desk
         assert desk is not None
-        await trio.sleep(16.5)  # baselines learned, positions synced
-        sim.process.force_jump(TSLA, 60)  # lands at 18 s: the book is stale for 1.5 s
-        await until(lambda: exchange_size(sim) > 0)
+        await enter_on_a_jump(sim)
         entry = exchange_size(sim)
         assert entry * D("430.55") <= D(45)  # the order cap
         await until(lambda: exchange_size(sim) == 0)  # the bid catches up with the oracle: mark regression
@@ -138,9 +148,7 @@ async def test_a_latched_hard_stop_flattens_refuses_entries_and_survives_a_resta
         sim, running = await start(nursery, tmp_path)
         desk = running.desk
         assert desk is not None
-        await trio.sleep(16.5)
-        sim.process.force_jump(TSLA, 60)
-        await until(lambda: exchange_size(sim) > 0)
+        await enter_on_a_jump(sim)
         desk.hard_stop.latch(MANUAL, "operator pressed the button")
         await until(lambda: exchange_size(sim) == 0)  # flattened at once, not by the mark regression
         assert open_orders(sim) == []
@@ -166,9 +174,7 @@ async def test_the_shutdown_sequence_leaves_no_order_and_no_position_within_the_
         sim, running = await start(nursery, tmp_path)
         desk = running.desk
         assert desk is not None
-        await trio.sleep(16.5)
-        sim.process.force_jump(TSLA, 60)
-        await until(lambda: exchange_size(sim) > 0)
+        await enter_on_a_jump(sim)
         begun = trio.current_time()
         await graceful_shutdown(desk)
         assert trio.current_time() - begun <= desk.cfg.shutdown.deadline_s
@@ -206,9 +212,7 @@ async def test_a_disconnect_while_holding_is_reconciled_before_entries_resume(
         sim, running = await start(nursery, tmp_path)
         desk = running.desk
         assert desk is not None
-        await trio.sleep(16.5)
-        sim.process.force_jump(TSLA, 60)
-        await until(lambda: exchange_size(sim) > 0)
+        await enter_on_a_jump(sim)
         sim.faults.drop_websockets()
         await until(lambda: desk.readiness.not_ready() is not None, limit_s=1)  # entries stop at once
         await until(lambda: desk.readiness.not_ready() is None)  # reconnected, resynced, reconciled

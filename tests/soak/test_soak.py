@@ -29,18 +29,15 @@ import structlog
 import trio
 import trio.testing
 
-from hip3.app import Running, Transports, run_bot
 from hip3.app_trading import graceful_shutdown
 from hip3.config import Config, parse_config
-from hip3.core.clock import trio_wall_clock
 from hip3.ops.logging import configure_logging
-from hip3.persist.jsonl import run_inline
 from hip3.risk.hard_stop import ALARMING_REJECTS, CLOCK_SKEW, FLATTEN_FAILURES, Latch
 from hip3.sim.faults import FAULT_KINDS
-from hip3.sim.harness import WALL_START_MS, MemorySim, run_memory_sim
+from hip3.sim.harness import MemorySim, run_memory_sim
 from hip3.sim.scenario import Scenario
 from hip3.sim.scenario_file import shipped_scenario
-from tests.test_trading import KEY, KEY_HEX
+from tests.test_trading import KEY, run_trading_bot
 
 
 def soak_hours() -> float:
@@ -299,16 +296,7 @@ async def test_soak(  # noqa: PLR0915
                 soak_scenario(), fund=[(KEY.address, D(10_000))], task_status=task_status
             )
         )
-        running: Running = await nursery.start(
-            lambda task_status: run_bot(
-                cfg,
-                transports=Transports(http=sim.http_transport, ws_connector=sim.ws_server.connect),
-                wall_ms=trio_wall_clock(WALL_START_MS),
-                disk_writes=run_inline,
-                environ={"HIP3_TRADING_KEY": KEY_HEX},
-                task_status=task_status,
-            )
-        )
+        running = await run_trading_bot(nursery, cfg, sim)
         desk = running.desk
         assert desk is not None
         injector = Injector(sim, rng)
