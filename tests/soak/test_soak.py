@@ -11,6 +11,7 @@ after warm-up bounded.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -237,6 +238,13 @@ class Outcome:
     latch_causes: list[set[str]] = attrs.field(factory=list)  # the injected causes known when each latched
 
 
+def settled_snapshot() -> tracemalloc.Snapshot:
+    """A snapshot of what is really held: garbage waiting for the cycle collector (more of it when other
+    tests ran first in the same process) would count as growth."""
+    gc.collect()
+    return tracemalloc.take_snapshot()
+
+
 def bot_memory_growth(
     first: tracemalloc.Snapshot | None, since: float | None
 ) -> tuple[int, float, list[str]]:
@@ -245,7 +253,7 @@ def bot_memory_growth(
     if first is None or since is None:
         tracemalloc.stop()
         return 0, 0.0, []
-    last = tracemalloc.take_snapshot()
+    last = settled_snapshot()
     excluded = [
         tracemalloc.Filter(False, "*/hip3/sim/*"),
         tracemalloc.Filter(False, tracemalloc.__file__),
@@ -316,7 +324,7 @@ async def test_soak(  # noqa: PLR0915
             if not tracemalloc.is_tracing() and first is None and now - start >= trace_from:
                 tracemalloc.start()
             if first is None and now - start >= trace_from + TRACE_SETTLE_S:
-                first, traced_since = tracemalloc.take_snapshot(), now
+                first, traced_since = settled_snapshot(), now
             if now >= next_fault:
                 injector.inject(nursery)
                 next_fault = now + rng.uniform(*FAULT_GAP_S)
