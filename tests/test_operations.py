@@ -37,7 +37,16 @@ from hip3.sim.scenario_file import parse_scenario
 from tests import test_observation
 from tests.persist.test_journal import rows as journal_rows
 from tests.test_observation import SCENARIO
-from tests.test_trading import KEY, KEY_HEX, TSLA, config_text, exchange_size, open_orders, until
+from tests.test_trading import (
+    KEY,
+    KEY_HEX,
+    TSLA,
+    config_text,
+    enter_on_a_jump,
+    exchange_size,
+    open_orders,
+    until,
+)
 
 WEBHOOK = "https://hooks.example/abc"
 WIDE = "xyz:WIDE"
@@ -90,13 +99,6 @@ async def start_bot(
         )
     )
     return running
-
-
-async def enter_on_a_jump(sim: MemorySim) -> None:
-    """Let the baselines settle, script a 60 bps oracle jump on TSLA, and wait for the entry to fill."""
-    await trio.sleep(JUMP_AT_S)
-    sim.process.force_jump(TSLA, 60)
-    await until(lambda: exchange_size(sim) > 0)
 
 
 def metric(running: Running, sample: str, **labels: str) -> float:
