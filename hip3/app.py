@@ -252,7 +252,8 @@ async def run_bot(
         await services.start(ws.run)
         async with trio.open_nursery() as body:
             await body.start(run_feed, ws, feed)
-            await body.start(run_book_seeding, ws, feed, http.info)
+            record_seed = None if market is None else market.record_seed
+            await body.start(run_book_seeding, ws, feed, http.info, record_seed)
             await body.start(recorder.run)
             listeners = [_awaitable(recorder.on_signal), _awaitable(ops.on_signal)]
             market_listeners = []

@@ -1,4 +1,4 @@
-"""The raw market recording: bbo and activeAssetCtx frames as received, for `hip3 replay`.
+"""The raw market recording: bbo and activeAssetCtx frames as received, and book seeds, for `hip3 replay`.
 
 The WebSocket hands every raw text frame to `on_raw_frame` with the Trio time it was received, before parsing;
 the recorder keeps the bbo and activeAssetCtx frames, original text unchanged, adds the wall-clock ms, queues
@@ -6,6 +6,14 @@ one line `{"t": trio time, "w": wall ms, "frame": text}` for a daily gzip JSON L
 `{prefix}-{YYYY-MM-DD}.jsonl.gz` (UTC). A replay runs the same parser on the same text, in the same order, at
 the same relative times. `on_raw_frame` is synchronous and never waits: if the queue is full (the disk is far
 behind) the frame is not recorded, `stats.refused_full` counts it and a warning is logged once per episode.
+
+Line kinds (a line holds exactly one of `frame` and `seed`; readers skip a line with neither):
+- `{"t", "w", "frame": text}`: a WebSocket frame as received (above).
+- `{"t", "w", "seed": answer}`: a book seed, the /info l2Book answer (`{"coin", "time", "levels"}`, both
+  sides at full depth, as decoded) that hip3.market.book_seed fetched when a connection went LIVE; `t` is when
+  the answer arrived (`record_seed`). The only depth the recording holds: bbo frames carry the top of book.
+`read_recording` yields the frames only (recordings made before seeds were recorded read as they always
+did); `read_entries` yields both kinds, in file order.
 
 Batching, rotation and shutdown are `DailyJsonl`'s: each batch is its own gzip member, so a crash loses at
 most the batch being gathered and the file stays readable. Memory is bounded by the queue (`queue_size`
@@ -18,6 +26,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import orjson
@@ -45,6 +54,16 @@ class RecordedFrame:
     t: float  # trio time the frame was received
     w: int  # wall-clock ms when it was recorded
     text: str  # the frame exactly as received
+
+
+@attrs.frozen(slots=True)
+class RecordedSeed:
+    t: float  # trio time the l2Book answer arrived
+    w: int  # wall-clock ms when it was recorded
+    book: dict[str, Any]  # the /info l2Book answer: {"coin", "time", "levels": [bids, asks]}
+
+
+RecordedEntry = RecordedFrame | RecordedSeed
 
 
 class MarketRecorder:
@@ -93,6 +112,13 @@ class MarketRecorder:
         wall = self._wall_ms()
         return await self._writer.record_wait({"t": received_at, "w": wall, "frame": text}, wall_ms=wall)
 
+    def record_seed(self, answer: Any, received_at: float) -> bool:
+        """Queue a book seed (an /info l2Book answer) without waiting; False if it is not one, or refused."""
+        if not isinstance(answer, dict) or not isinstance(answer.get("coin"), str):
+            return False
+        wall = self._wall_ms()
+        return self._writer.record({"t": received_at, "w": wall, "seed": answer}, wall_ms=wall)
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self._writer.run(task_status=task_status)
 
@@ -103,16 +129,27 @@ def is_recorded_channel(text: str) -> bool:
 
 
 def read_recording(path: Path, *, chunk_size: int = _READ_CHUNK) -> Iterator[RecordedFrame]:
-    """The frames of one recording file in order; lazily, one gzip member in memory at a time."""
+    """The frames of one recording file in order (seed lines left out); lazily, one gzip member at a time."""
+    for entry in read_entries(path, chunk_size=chunk_size):
+        if isinstance(entry, RecordedFrame):
+            yield entry
+
+
+def read_entries(path: Path, *, chunk_size: int = _READ_CHUNK) -> Iterator[RecordedEntry]:
+    """The frames and seeds of one recording file in order; lazily, one gzip member in memory at a time."""
     for member in gzip_members(path, chunk_size):
         for line in member.split(b"\n"):
-            if line:
-                yield _parse_line(line)
+            if line and (entry := _parse_line(line)) is not None:
+                yield entry
 
 
-def _parse_line(line: bytes) -> RecordedFrame:
+def _parse_line(line: bytes) -> RecordedEntry | None:
     entry = orjson.loads(line)
-    return RecordedFrame(t=float(entry["t"]), w=int(entry["w"]), text=entry["frame"])
+    t, w = float(entry["t"]), int(entry["w"])
+    if "frame" in entry:
+        return RecordedFrame(t=t, w=w, text=entry["frame"])
+    seed = entry.get("seed")
+    return RecordedSeed(t=t, w=w, book=seed) if isinstance(seed, dict) else None
 
 
 def gzip_members(path: Path, chunk_size: int = _READ_CHUNK) -> Iterator[bytes]:

@@ -2,14 +2,20 @@
 by a recording instead of the market process.
 
 For each recorded frame, `apply` moves the engine: a bbo frame replaces the maker quotes of its coin by the
-recorded best bid and ask (one level each, recorded size), an activeAssetCtx frame sets the oracle (the engine
-derives its mark as it always does). `publish` then hands the recorded frame itself to the WebSocket sessions,
+recorded best bid and ask (recorded size) with, behind each, the levels of the coin's last recorded seed that
+are strictly worse; an activeAssetCtx frame sets the oracle (the engine derives its mark as it always does).
+A seed (the l2Book snapshot the live bot fetched when its connection went LIVE) replaces the maker quotes by
+all its levels, unless a bbo with a newer exchange time was applied already: then that bbo's top stays, with
+the seed's levels behind it. Depth behind the top is therefore the last snapshot's, an approximation (the
+recording has no depth updates); without seeds (older recordings) the book is the top of book only.
+`publish` then hands the recorded frame itself to the WebSocket sessions,
 so the bot parses the same bbo and activeAssetCtx payloads it would have received live. The engine's own bbo
 and activeAssetCtx events are withheld (the recording is the bot's only source of those two channels); its
 l2Book, trades, mids, order updates and fills pass through, so the bot's own orders are answered as in the
 simulator. Apply and publish are separate so that a latency can separate them (hip3.replay.run).
 
 Frames of coins the scenario does not list, and frames that are not bbo/activeAssetCtx, are counted, skipped.
+Seeds are never published (the live bot fetched them over /info; the replay bot asks the engine).
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ from hip3.sim.events import AssetCtxChanged, BookChanged, SimEvent
 from hip3.sim.scenario import Scenario
 
 Listener = Callable[[SimEvent], None]
+Level = tuple[Decimal, Decimal]
+SEED = "seed"  # the channel of a MarketFrame made from a recorded book seed
 
 
 @attrs.frozen(slots=True)
 class MarketFrame:
-    """A recorded frame, parsed: `channel` is bbo or activeAssetCtx, `data` its payload."""
+    """A recorded frame, parsed: `channel` is bbo, activeAssetCtx or SEED, `data` its payload (the l2Book
+    answer for a seed)."""
 
     channel: str
     coin: str
@@ -52,17 +61,46 @@ def parse_frame(text: str) -> MarketFrame | None:
     return MarketFrame(channel, coin, data) if isinstance(coin, str) else None
 
 
-def _level(wire: object) -> list[tuple[Decimal, Decimal]]:
+def parse_seed(book: dict[str, Any]) -> MarketFrame | None:
+    """The recorded l2Book answer as a SEED frame, or None if it names no coin."""
+    coin = book.get("coin")
+    return MarketFrame(SEED, coin, book) if isinstance(coin, str) else None
+
+
+def _level(wire: object) -> Level | None:
     if not isinstance(wire, dict):
+        return None
+    return Decimal(str(wire["px"])), Decimal(str(wire["sz"]))
+
+
+def _side(wire: object) -> list[Level]:
+    levels = [_level(level) for level in wire] if isinstance(wire, list) else []
+    return [level for level in levels if level is not None]
+
+
+def _with_depth(top: Level | None, depth: list[Level], *, bid: bool) -> list[Level]:
+    """`top`, then the levels of `depth` strictly worse than it; nothing if the side has no top."""
+    if top is None:
         return []
-    return [(Decimal(str(wire["px"])), Decimal(str(wire["sz"])))]
+    return [top, *(level for level in depth if (level[0] < top[0] if bid else level[0] > top[0]))]
+
+
+@attrs.define
+class _CoinBook:
+    """What the replay knows of one coin's book: the last seed's levels and the last bbo's top."""
+
+    bids: list[Level] = attrs.Factory(list)
+    asks: list[Level] = attrs.Factory(list)
+    top: tuple[Level | None, Level | None] | None = None
+    top_ms: int = -1  # the exchange time of `top`
 
 
 @attrs.define
 class ReplayStats:
     applied: int = 0
     published: int = 0
-    skipped: int = 0  # not a bbo/activeAssetCtx frame, or a coin the scenario does not list
+    skipped: int = 0  # not a bbo/activeAssetCtx frame or seed, or a coin the scenario does not list
+    seeds: int = 0  # recorded book seeds applied
 
 
 class ReplayExchange:
@@ -73,6 +111,7 @@ class ReplayExchange:
         self.stats = ReplayStats()
         self._coins = set(self.sim.coins)
         self._listeners: list[Listener] = []
+        self._books: dict[str, _CoinBook] = {}
         self.sim.add_listener(self._on_engine_event)
 
     # -- endpoints ------------------------------------------------------------------------------------
@@ -107,7 +146,13 @@ class ReplayExchange:
 
     def parse(self, text: str) -> MarketFrame | None:
         """The frame if it is one the replay uses (counted as skipped otherwise)."""
-        frame = parse_frame(text)
+        return self._used(parse_frame(text))
+
+    def parse_seed(self, book: dict[str, Any]) -> MarketFrame | None:
+        """The recorded book seed as a frame if the replay uses it (counted as skipped otherwise)."""
+        return self._used(parse_seed(book))
+
+    def _used(self, frame: MarketFrame | None) -> MarketFrame | None:
         if frame is None or frame.coin not in self._coins:
             self.stats.skipped += 1
             return None
@@ -116,8 +161,9 @@ class ReplayExchange:
     def apply(self, frame: MarketFrame) -> None:
         """Move the engine's book or oracle of the frame's coin to the recorded values."""
         if frame.channel == "bbo":
-            levels = frame.data.get("bbo") or [None, None]
-            self.sim.set_maker_quotes(frame.coin, _level(levels[0]), _level(levels[1]))
+            self._apply_bbo(frame)
+        elif frame.channel == SEED:
+            self._apply_seed(frame)
         else:
             ctx = frame.data.get("ctx")
             oracle = ctx.get("oraclePx") if isinstance(ctx, dict) else None
@@ -126,11 +172,43 @@ class ReplayExchange:
         self.sim.on_time()
         self.stats.applied += 1
 
+    def _apply_bbo(self, frame: MarketFrame) -> None:
+        levels = frame.data.get("bbo") or [None, None]
+        book = self._books.setdefault(frame.coin, _CoinBook())
+        book.top, book.top_ms = (_level(levels[0]), _level(levels[1])), _time_ms(frame.data)
+        self._quote(frame.coin, book)
+
+    def _apply_seed(self, frame: MarketFrame) -> None:
+        sides = frame.data.get("levels")
+        bids, asks = (sides[0], sides[1]) if isinstance(sides, list) and len(sides) == 2 else ([], [])
+        book = self._books.setdefault(frame.coin, _CoinBook())
+        book.bids, book.asks = _side(bids), _side(asks)
+        if book.top_ms <= _time_ms(frame.data):
+            book.top = None  # the seed is the newest: its own best levels are the top
+        self._quote(frame.coin, book)
+        self.stats.seeds += 1
+
+    def _quote(self, coin: str, book: _CoinBook) -> None:
+        if book.top is None:
+            self.sim.set_maker_quotes(coin, book.bids, book.asks)
+            return
+        bid, ask = book.top
+        self.sim.set_maker_quotes(
+            coin, _with_depth(bid, book.bids, bid=True), _with_depth(ask, book.asks, bid=False)
+        )
+
     def publish(self, frame: MarketFrame) -> None:
         """Hand the recorded frame to the WebSocket sessions subscribed to it."""
+        if frame.channel == SEED:
+            return
         if frame.channel == "bbo":
             _, book = self.sim.info({"type": "l2Book", "coin": frame.coin})
             self._emit(BookChanged(frame.coin, book if isinstance(book, dict) else {}, frame.data))
         else:
             self._emit(AssetCtxChanged(frame.coin, frame.data))
         self.stats.published += 1
+
+
+def _time_ms(data: dict[str, Any]) -> int:
+    time = data.get("time")
+    return time if isinstance(time, int) else -1

@@ -3,7 +3,13 @@ exchange driven by a raw market recording, on a virtual clock; then the report f
 
 Same code path as live: `run_bot` builds the same feed, risk gates, detector, entry gates, desk and exits;
 only the transports are in-memory and the exchange is the simulator's engine whose books follow the recording
-(hip3.replay.exchange). The bot's IOC orders match in the engine against the recorded best bid/ask.
+(hip3.replay.exchange). The bot's IOC orders match in the engine against the recorded best bid/ask and, behind
+it, the depth of the coin's last recorded book seed.
+
+Start: the bot starts `startup_s` before the first frame and seeds its books over /info from the engine, so
+the engine gets each coin's starting book and oracle first: the coin's first recorded seed (full depth), else
+(recordings without seeds) its first bbo within SEED_WINDOW_S, and its first activeAssetCtx. The head scan
+stops as soon as every coin has a seed and an oracle.
 
 Timing: frame i is applied to the engine at `start + offset_i` (hip3.replay.source) and published to the bot
 `latency_ms` later, so with a latency the bot decides on data that is `latency_ms` old and its orders meet the
@@ -24,7 +30,7 @@ import json
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,8 +46,9 @@ from hip3.keys import KEY_ENV_VAR
 from hip3.launch import EXIT_INVALID, EXIT_OK, load_or_report
 from hip3.ops.report import Report, build_report, render_table, report_json
 from hip3.persist.jsonl import run_inline
+from hip3.persist.market_recording import RecordedSeed
 from hip3.protocol.signing import SigningKey
-from hip3.replay.exchange import MarketFrame, ReplayExchange, ReplayStats
+from hip3.replay.exchange import SEED, MarketFrame, ReplayExchange, ReplayStats
 from hip3.replay.source import TimedFrame, read_recordings
 from hip3.sim.memory import MemoryWsServer, SimHttpTransport
 from hip3.sim.scenario import Scenario
@@ -53,9 +60,7 @@ DEFAULT_FUND_USDC = Decimal(10_000)
 DEFAULT_STARTUP_S = (
     10.0  # virtual seconds the bot gets to discover, subscribe and sync before the first frame
 )
-SEED_WINDOW_S = (
-    60.0  # the recording holds no book snapshot: each coin's first frames within this start its book
-)
+SEED_WINDOW_S = 60.0  # coins without a recorded seed: their first frames within this start their books
 ON_TIME_PERIOD_S = 1.0
 
 
@@ -64,7 +69,8 @@ class ReplayResult:
     report: Report
     journal_path: Path
     stats: ReplayStats
-    frames: int
+    frames: int  # recorded frames replayed (seeds are counted in stats.seeds)
+    seeded_coins: frozenset[str]  # coins whose starting book is a recorded seed (the rest: a first bbo)
 
 
 def replay_config(cfg: Config, data_dir: Path, account: str) -> Config:
@@ -90,19 +96,52 @@ def replay_config(cfg: Config, data_dir: Path, account: str) -> Config:
 
 def _parsed(exchange: ReplayExchange, frames: Iterator[TimedFrame]) -> Iterator[tuple[float, MarketFrame]]:
     for timed in frames:
-        frame = exchange.parse(timed.frame.text)
+        entry = timed.frame
+        if isinstance(entry, RecordedSeed):
+            frame = exchange.parse_seed(entry.book)
+        else:
+            frame = exchange.parse(entry.text)
         if frame is not None:
             yield timed.offset_s, frame
 
 
-def _seed(exchange: ReplayExchange, head: Sequence[tuple[float, MarketFrame]]) -> None:
-    """Give the engine the first recorded book and oracle of each coin (the bot seeds books over /info)."""
+def _head(
+    parsed: Iterator[tuple[float, MarketFrame]], coins: Iterable[str]
+) -> list[tuple[float, MarketFrame]]:
+    """The frames up to the first one past SEED_WINDOW_S, or until every coin has a seed and an oracle."""
+    missing = {(channel, coin) for coin in coins for channel in (SEED, "activeAssetCtx")}
+    head: list[tuple[float, MarketFrame]] = []
+    for item in parsed:
+        head.append(item)
+        missing.discard((item[1].channel, item[1].coin))
+        if item[0] > SEED_WINDOW_S or not missing:
+            break
+    return head
+
+
+def _seed(exchange: ReplayExchange, head: Sequence[tuple[float, MarketFrame]]) -> frozenset[str]:
+    """Give the engine each coin's starting book and oracle (the bot seeds books over /info); returns the
+    coins whose book is a recorded seed."""
+    seeded = frozenset(frame.coin for _, frame in head if frame.channel == SEED)
     seen: set[tuple[str, str]] = set()
     for _, frame in head:
+        if frame.channel == "bbo" and frame.coin in seeded:
+            continue
         if (frame.channel, frame.coin) not in seen:
             seen.add((frame.channel, frame.coin))
             exchange.apply(frame)
-    exchange.stats.applied = 0
+    exchange.stats.applied = exchange.stats.seeds = 0
+    return seeded
+
+
+def start_books(
+    exchange: ReplayExchange, frames: Iterable[TimedFrame]
+) -> tuple[Iterator[tuple[float, MarketFrame]], frozenset[str]]:
+    """Give the engine each coin's starting book and oracle (module doc); returns every frame to drive, from
+    the first, and the coins whose starting book is a recorded seed."""
+    parsed = _parsed(exchange, iter(frames))
+    head = _head(parsed, exchange.sim.coins)
+    return itertools.chain(head, parsed), _seed(exchange, head)
 
 
 async def drive(
@@ -112,7 +151,8 @@ async def drive(
     start: float,
     latency_s: float,
 ) -> int:
-    """Apply each frame at `start + offset` and publish it `latency_s` later; returns the number of frames."""
+    """Apply each frame at `start + offset` and publish it `latency_s` later; returns the number of frames
+    (book seeds left out)."""
     pending: deque[tuple[float, MarketFrame]] = deque()
     count = 0
 
@@ -130,7 +170,7 @@ async def drive(
         await trio.sleep_until(due)
         exchange.apply(frame)
         pending.append((due + latency_s, frame))
-        count += 1
+        count += frame.channel != SEED
     await publish_due(float("inf"))
     return count
 
@@ -168,13 +208,7 @@ async def run_replay(
     wall_ms = trio_wall_clock(first.frame.w - round((start - now) * 1000))
     exchange = ReplayExchange(scenario, wall_ms=wall_ms)
     exchange.sim.fund(REPLAY_KEY.address, fund_usdc)
-    parsed = _parsed(exchange, itertools.chain([first], frames))
-    head: list[tuple[float, MarketFrame]] = []
-    for item in parsed:
-        head.append(item)
-        if item[0] > SEED_WINDOW_S:
-            break
-    _seed(exchange, head)
+    to_drive, seeded = start_books(exchange, itertools.chain([first], frames))
     replay_cfg = replay_config(cfg, data_dir, REPLAY_KEY.address)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_tick, exchange)
@@ -190,13 +224,13 @@ async def run_replay(
             )
         )
         task_status.started(running)
-        count = await drive(exchange, itertools.chain(head, parsed), start=start, latency_s=latency_ms / 1000)
+        count = await drive(exchange, to_drive, start=start, latency_s=latency_ms / 1000)
         await trio.sleep(tail_s)
         if running.desk is not None:
             await graceful_shutdown(running.desk)
         nursery.cancel_scope.cancel()
     journal = replay_cfg.persistence.journal_path
-    return ReplayResult(build_report(journal, since_ms=None), journal, exchange.stats, count)
+    return ReplayResult(build_report(journal, since_ms=None), journal, exchange.stats, count, seeded)
 
 
 # -- the command ------------------------------------------------------------------------------------------
@@ -221,6 +255,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    missing = [str(path) for path in args.recording if not path.exists()]
+    if missing:
+        print(f"hip3 replay: no such recording: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_INVALID
     cfg = load_or_report(args.config)
     if cfg is None:
         return EXIT_INVALID
@@ -247,5 +285,12 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(report_json(result.report), indent=2))
         else:
             print(render_table(result.report), end="")
-            print(f"# {result.frames} frames, latency {args.latency_ms:g} ms, journal {result.journal_path}")
+            print(_summary(result, args.latency_ms))
     return EXIT_OK
+
+
+def _summary(result: ReplayResult, latency_ms: float) -> str:
+    return (
+        f"# {result.frames} frames, {result.stats.seeds} book seeds, latency {latency_ms:g} ms, "
+        f"journal {result.journal_path}"
+    )

@@ -4,7 +4,8 @@ Each frame gets a replay offset in seconds from the first frame. Within one run 
 offsets follow the recorded Trio receive times `t` exactly. Trio time restarts with every process, so where
 `t` goes backwards (the recorder was restarted, in the same file or the next day's) the gap is taken from
 the wall-clock `w` instead. Files are ordered by the wall time of their first frame, whatever order they are
-given in; a directory stands for every `*.jsonl.gz` in it.
+given in; a directory stands for every `*.jsonl.gz` in it. Seed lines (book snapshots) are entries of the
+stream like frames, timed the same way.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from pathlib import Path
 
 import attrs
 
-from hip3.persist.market_recording import RecordedFrame, read_recording
+from hip3.persist.market_recording import RecordedEntry, read_entries
 
 
 @attrs.frozen(slots=True)
 class TimedFrame:
     offset_s: float  # seconds after the recording's first frame
-    frame: RecordedFrame
+    frame: RecordedEntry  # a WebSocket frame or a book seed
 
 
 def recording_files(paths: Sequence[Path]) -> list[Path]:
@@ -33,15 +34,15 @@ def recording_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def _first_wall_ms(path: Path) -> int | None:
-    for frame in read_recording(path):
+    for frame in read_entries(path):
         return frame.w
     return None
 
 
-def timed_frames(frames: Iterable[RecordedFrame]) -> Iterator[TimedFrame]:
+def timed_frames(frames: Iterable[RecordedEntry]) -> Iterator[TimedFrame]:
     """Frames with their replay offsets (see the module's doc); lazily."""
     offset = 0.0
-    previous: RecordedFrame | None = None
+    previous: RecordedEntry | None = None
     for frame in frames:
         if previous is not None:
             step = frame.t - previous.t
@@ -53,5 +54,5 @@ def timed_frames(frames: Iterable[RecordedFrame]) -> Iterator[TimedFrame]:
 
 
 def read_recordings(paths: Sequence[Path]) -> Iterator[TimedFrame]:
-    """Every frame of the recordings named by `paths`, in time order, with replay offsets."""
-    return timed_frames(frame for file in recording_files(paths) for frame in read_recording(file))
+    """Every frame and seed of the recordings named by `paths`, in time order, with replay offsets."""
+    return timed_frames(entry for file in recording_files(paths) for entry in read_entries(file))
