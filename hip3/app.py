@@ -259,7 +259,7 @@ async def run_bot(
             market_listeners = []
             if desk is not None:
                 await start_body(desk, body, ws, http)
-                listeners.append(desk.pipeline.on_signal)
+                listeners.insert(0, desk.pipeline.on_signal)  # the entry first: bookkeeping waits, not it
                 market_listeners.append(desk.exits.on_market_update)
             await start_ops_body(ops, body, cfg, ws=ws, risk=risk, desk=desk, wall_ms=wall_ms)
             await body.start(

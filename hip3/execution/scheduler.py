@@ -10,8 +10,9 @@ a second flatten that the exchange rejected). The in-flight marker is held from 
 A reduce-only order that is resting on the exchange after its post is the tracker's to report
 (`has_pending_reduce_only`), not the scheduler's.
 
-One consumer (the sender's loop) calls `next_batch`; any task may submit. Everything is synchronous except
-the wait for work, so no submit can interleave with taking a batch.
+Consumers (the sender's posting loops) call `next_batch`; any task may submit. A submission wakes one
+waiting consumer, not all of them. Everything is synchronous except the wait for work, so no submit can
+interleave with taking a batch.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class Scheduler:
         if len(self._new) >= self._max_new:
             return SubmitResult.REFUSED_FULL
         self._new.append(order)
-        self._work_arrived.unpark_all()
+        self._work_arrived.unpark()
         return SubmitResult.QUEUED
 
     def submit_reduce_only(self, order: PendingOrder) -> SubmitResult:
@@ -91,7 +92,7 @@ class Scheduler:
         if len(self._reduce_only) >= self._max_reduce_only:
             return SubmitResult.REFUSED_FULL
         self._reduce_only[order.coin] = order
-        self._work_arrived.unpark_all()
+        self._work_arrived.unpark()
         return SubmitResult.QUEUED
 
     def submit_cancel(self, cancel: CancelRequest) -> SubmitResult:
@@ -100,7 +101,7 @@ class Scheduler:
         if len(self._cancels) >= self._max_cancels:
             return SubmitResult.REFUSED_FULL
         self._cancels[cancel] = None
-        self._work_arrived.unpark_all()
+        self._work_arrived.unpark()
         return SubmitResult.QUEUED
 
     # -- the consumer ----------------------------------------------------------------------------------
@@ -109,6 +110,12 @@ class Scheduler:
         """Wait until something is queued; take everything of the highest priority queued now."""
         while self.is_empty:
             await self._work_arrived.park()
+        batch = self._take_batch()
+        if not self.is_empty:  # a submission wakes one consumer: what this one left wakes the next
+            self._work_arrived.unpark()
+        return batch
+
+    def _take_batch(self) -> Batch:
         if self._cancels:
             cancels = tuple(self._cancels)
             self._cancels.clear()

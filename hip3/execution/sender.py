@@ -30,7 +30,7 @@ import trio
 from hip3.core.order import Cloid
 from hip3.execution.nonce import NonceManager
 from hip3.execution.rejects import is_benign_cancel_reject, is_benign_order_reject
-from hip3.execution.scheduler import Batch, CancelRequest, Scheduler
+from hip3.execution.scheduler import CancelRequest, Scheduler
 from hip3.net.http import HttpClient, HttpError, HttpRateLimited, HttpRejected, HttpTransportError
 from hip3.net.ws import PostOutcomeUnknown, WsConnection, WsUnavailable
 from hip3.position.model import PendingOrder
@@ -42,6 +42,7 @@ from hip3.protocol.actions import (
     cancel_by_cloid_action,
     exchange_request,
     order_action,
+    order_action_of_wires,
     order_wire,
 )
 from hip3.protocol.messages import (
@@ -151,7 +152,7 @@ class Sender:
         self._reconcile_after_s = reconcile_after_s
         self._reconcile_retry_base_s = reconcile_retry_base_s
         self._reconcile_retry_max_s = reconcile_retry_max_s
-        self._post_slots = trio.Semaphore(max_posts_in_flight)
+        self._max_posts_in_flight = max_posts_in_flight
         self._nursery: trio.Nursery | None = None
         self.reject_listeners: list[Callable[[RejectEvent], None]] = []
         self.post_listeners: list[Callable[[PostTiming], None]] = []
@@ -160,29 +161,31 @@ class Sender:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            for _ in range(self._max_posts_in_flight):
+                nursery.start_soon(self._post_batches)  # their failure ends this nursery, and the sender
             task_status.started()
-            while True:
-                await self._post_slots.acquire()
-                batch = await self._scheduler.next_batch()
-                nursery.start_soon(self._send_batch, batch)
 
-    async def _send_batch(self, batch: Batch) -> None:
-        try:
-            if batch.kind == "cancel":
-                await self._send_cancels(batch.cancels)
-            else:
-                await self._send_orders(batch.orders)
-        finally:
-            self._scheduler.batch_done(batch)
-            self._post_slots.release()
+    async def _post_batches(self) -> None:
+        """One of `max_posts_in_flight` loops, each posting the next batch: a waiting loop takes a submission
+        in one task switch (no task to spawn per batch), and a busy one leaves it to gather for the next."""
+        while True:
+            batch = await self._scheduler.next_batch()
+            try:
+                if batch.kind == "cancel":
+                    await self._send_cancels(batch.cancels)
+                else:
+                    await self._send_orders(batch.orders)
+            finally:
+                self._scheduler.batch_done(batch)
 
     # -- orders ----------------------------------------------------------------------------------------
 
-    async def _send_orders(self, orders: Sequence[PendingOrder]) -> None:
-        orders = await self._drop_unbuildable(orders)
-        if not orders:
+    async def _send_orders(self, batch: Sequence[PendingOrder]) -> None:
+        built = await self._build_wires(batch)
+        if not built:
             return
-        outcome = await self._post_over_ws(_order_action(orders), len(orders))
+        orders = [order for order, _ in built]
+        outcome = await self._post_over_ws(order_action_of_wires([wire for _, wire in built]), len(orders))
         if isinstance(outcome, _SocketDown):
             orders = await self._end_entries_while_socket_down(orders)
             if not orders:
@@ -190,18 +193,17 @@ class Sender:
             outcome = await self._post_over_http(_order_action(orders), len(orders))
         await self._apply_order_outcome(orders, outcome)
 
-    async def _drop_unbuildable(self, orders: Sequence[PendingOrder]) -> list[PendingOrder]:
-        """End the orders no valid wire order can be made of (they would fail the whole post)."""
-        buildable = []
+    async def _build_wires(self, orders: Sequence[PendingOrder]) -> list[tuple[PendingOrder, dict[str, Any]]]:
+        """Each order with its wire form, in order; the orders none can be made of (they would fail the whole
+        post) are ended instead."""
+        built = []
         for order in orders:
-            try:
-                order_wire(_order_request(order))  # to_wire refuses prices and sizes OrderRequest accepts
+            try:  # to_wire refuses prices and sizes OrderRequest accepts
+                built.append((order, order_wire(_order_request(order))))
             except ValueError as exc:
                 self.stats["orders_unbuildable"] += 1
                 await self._tracker.order_ended(order.cloid, OrderState.REJECTED, f"invalid order: {exc}")
-            else:
-                buildable.append(order)
-        return buildable
+        return built
 
     async def _end_entries_while_socket_down(self, orders: Sequence[PendingOrder]) -> list[PendingOrder]:
         """End the new orders; return the reduce-only ones, which go over HTTP."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
 
 import trio
 
@@ -106,15 +105,17 @@ def _apply_asset_ctx(state: MarketState, ctx: AssetCtx, received_at: float) -> N
 async def run_feed(
     ws: WsConnection, feed: MarketFeed, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Declare bbo and activeAssetCtx for every market, then apply every such frame at its receive time.
+    """Declare bbo and activeAssetCtx for every market and apply every such frame, from the connection's
+    reader, at its receive time (`WsConnection.on_frames`: no task switch between the socket and the state).
 
-    Reports started once the subscriptions are declared (not acknowledged: wait for LIVE on `ws` for that).
-    The frame channel is opened before subscribing so that no frame of a fresh subscription is missed.
+    Reports started once the subscriptions are declared (not acknowledged: wait for LIVE on `ws` for that);
+    the frames are applied for as long as this task runs.
     """
-    frames: trio.MemoryReceiveChannel[Any] = ws.frames(Bbo, AssetCtx)
-    for subscription in feed.subscriptions():
-        ws.subscribe(subscription)
-    task_status.started()
-    # The channel is left open on exit: closing it would make the connection's reader fail on its next send.
-    async for frame in frames:
-        feed.apply(frame, trio.current_time())
+    stop_applying = ws.on_frames(feed.apply, Bbo, AssetCtx)
+    try:
+        for subscription in feed.subscriptions():
+            ws.subscribe(subscription)
+        task_status.started()
+        await trio.sleep_forever()
+    finally:
+        stop_applying()

@@ -50,6 +50,7 @@ CANCELLED_CLOSE_TIMEOUT_S = 0.1
 CLOSE_TIMEOUT_S = 2.0
 PING = json.dumps({"method": "ping"})
 CONSUMER_BUFFER = 1000
+FrameHandler = Callable[[Any, float], None]
 
 
 def url_connector(url: str, *, message_queue_size: int = 256, max_message_size: int = 1 << 22) -> Connector:
@@ -145,6 +146,7 @@ class WsConnection:
         self._subscriptions: dict[SubscriptionKey, dict[str, Any]] = {}
         self._acked: set[SubscriptionKey] = set()
         self._routes: dict[type, list[trio.MemorySendChannel[Any]]] = {}
+        self._handlers: dict[type, list[FrameHandler]] = {}
         self._budget = WeightBudget(per_minute=self._settings.messages_per_minute)
         self._outbound_send: trio.MemorySendChannel[str] | None = None
         self._pending_posts: dict[int, _PendingPost] = {}
@@ -181,6 +183,22 @@ class WsConnection:
         for kind in kinds:
             self._routes.setdefault(kind, []).append(send)
         return receive
+
+    def on_frames(self, handler: FrameHandler, *kinds: type) -> Callable[[], None]:
+        """Call `handler(frame, received_at)` from the reader for each data frame of these kinds, before any
+        channel gets it; returns the function that removes it.
+
+        For a consumer that folds a frame into state and never waits (the market feed): the frame is taken in
+        at its receive time, with no task switch between the socket and the state.
+        """
+        for kind in kinds:
+            self._handlers.setdefault(kind, []).append(handler)
+
+        def remove() -> None:
+            for kind in kinds:
+                self._handlers[kind].remove(handler)
+
+        return remove
 
     async def wait_live(self, *, after_epoch: int = 0) -> Status:
         """Wait until the connection is LIVE on a connection newer than `after_epoch`."""
@@ -290,12 +308,12 @@ class WsConnection:
     async def _read(self, ws: trio_websocket.WebSocketConnection) -> None:
         while True:
             message = await ws.get_message()
+            received_at = trio.current_time()
             if self.raw_listeners:
                 text = message if isinstance(message, str) else message.decode(errors="replace")
-                received_at = trio.current_time()
                 for listener in self.raw_listeners:
                     listener(text, received_at)
-            await self._dispatch(parse_frame(message))
+            await self._dispatch(parse_frame(message), received_at)
 
     async def _heartbeat(self) -> None:
         """Ping after heartbeat_interval_s without a send; no pong in pong_timeout_s ends the connection."""
@@ -320,7 +338,7 @@ class WsConnection:
 
     # -- incoming frames -------------------------------------------------------------------------------
 
-    async def _dispatch(self, frame: Frame) -> None:
+    async def _dispatch(self, frame: Frame, received_at: float) -> None:
         kind = type(frame)
         self.stats[kind.__name__] += 1
         if isinstance(frame, SubscriptionAck):
@@ -332,6 +350,8 @@ class WsConnection:
         elif isinstance(frame, Malformed | ErrorFrame):
             self._log_once(frame)
         elif not isinstance(frame, Greeting):
+            for handler in self._handlers.get(kind, ()):
+                handler(frame, received_at)
             for channel in self._routes.get(kind, ()):
                 await channel.send(frame)
 

@@ -46,14 +46,19 @@ class RecordableSignal(Protocol):
     def to_record(self) -> dict[str, Any]: ...
 
 
-@attrs.frozen(slots=True, order=True)
+@attrs.frozen(slots=True)
 class DueFollowup:
-    due_at: float  # trio time; the heap orders by (due_at, sequence)
+    due_at: float  # trio time
     sequence: int
-    signal_id: str = attrs.field(order=False)
-    coin: str = attrs.field(order=False)
-    side: Side = attrs.field(order=False)
-    offset_s: float = attrs.field(order=False)
+    signal_id: str
+    coin: str
+    side: Side
+    offset_s: float
+
+
+# The heap holds (due_at, sequence, followup): tuples of a float and an int compare at C speed, where an
+# attrs comparison builds two tuples in Python for each of the heap's log n comparisons.
+_HeapEntry = tuple[float, int, DueFollowup]
 
 
 @attrs.frozen(slots=True)
@@ -103,7 +108,7 @@ class SignalRecorder:
         self._offsets_s = tuple(offsets_s)
         self._wall_ms = wall_ms
         self._max_pending = max_pending_followups
-        self._due: list[DueFollowup] = []
+        self._due: list[_HeapEntry] = []
         self._captured: deque[dict[str, Any]] = deque()  # captured, waiting for room in the followup queue
         self._sequence = itertools.count()
         self._earlier_due = trio.Event()  # set when a followup becomes the next one due
@@ -138,8 +143,8 @@ class SignalRecorder:
         self._full_logged = False
         due_at = signal.detected_at + offset_s
         followup = DueFollowup(due_at, next(self._sequence), signal.id, signal.coin, signal.side, offset_s)
-        heapq.heappush(self._due, followup)
-        if self._due[0] is followup:
+        heapq.heappush(self._due, (due_at, followup.sequence, followup))
+        if self._due[0][2] is followup:
             self._earlier_due.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -157,8 +162,8 @@ class SignalRecorder:
             self._drop_pending()
 
     async def _wait_for_next_due(self) -> None:
-        while not self._due or self._due[0].due_at > trio.current_time():
-            next_due = self._due[0].due_at if self._due else float("inf")
+        while not self._due or self._due[0][0] > trio.current_time():
+            next_due = self._due[0][0] if self._due else float("inf")
             with trio.move_on_at(next_due):
                 await self._earlier_due.wait()
             self._earlier_due = trio.Event()
@@ -167,8 +172,8 @@ class SignalRecorder:
         """Take every followup due now and read its market's state, all before any await."""
         now = trio.current_time()
         records = []
-        while self._due and self._due[0].due_at <= now:
-            records.append(self._followup_record(heapq.heappop(self._due), now))
+        while self._due and self._due[0][0] <= now:
+            records.append(self._followup_record(heapq.heappop(self._due)[2], now))
         return records
 
     def _followup_record(self, followup: DueFollowup, now: float) -> dict[str, Any]:

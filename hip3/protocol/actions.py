@@ -60,9 +60,14 @@ def order_wire(order: OrderRequest) -> dict[str, Any]:
 
 
 def order_action(orders: Sequence[OrderRequest], grouping: Grouping = "na") -> Action:
-    if not orders:
+    return order_action_of_wires([order_wire(o) for o in orders], grouping)
+
+
+def order_action_of_wires(wires: Sequence[dict[str, Any]], grouping: Grouping = "na") -> Action:
+    """The order action of wire orders already built (`order_wire`)."""
+    if not wires:
         raise ValueError("an order action needs at least one order")
-    return {"type": "order", "orders": [order_wire(o) for o in orders], "grouping": grouping}
+    return {"type": "order", "orders": list(wires), "grouping": grouping}
 
 
 def cancel_action(cancels: Iterable[tuple[int, int]]) -> Action:

@@ -18,6 +18,7 @@ Pure: times are passed in (`trio.current_time()` in the app). Memory is bounded 
 
 from __future__ import annotations
 
+import bisect
 import enum
 import math
 from collections import deque
@@ -109,10 +110,13 @@ class OracleHistory:
 
     def _price_at(self, at: float) -> Decimal:
         """The price in force at `at`: the last change at or before it, else the oldest one kept."""
-        for change in reversed(self._changes):
-            if change.at <= at:
-                return change.price
-        return self._changes[0].price
+        # times never decrease (`record`), so a binary search: a full window can hold the whole history
+        index = bisect.bisect_right(self._changes, at, key=_change_time) - 1
+        return self._changes[max(index, 0)].price
+
+
+def _change_time(change: OracleChange) -> float:
+    return change.at
 
 
 def direction_of(change_bps: float) -> OracleDirection:
