@@ -1,15 +1,24 @@
 """Tick-to-order of the real bot (run_bot, trading mode) on the real clock, and its startup time.
 
-tick_to_order_us: in process, against the in-memory simulator (memory streams, no MockClock). Each event sets
-a new oracle and a maker ask 50 bps below it on xyz:TSLA; the bot's detector fires and its entry is signed
-and handed to the socket. The figure is the bot's own `OrderLatency` measurement (receipt of the last
-market frame the detector saw → signed order handed to the transport), every sample collected through a
-wrapper on its listener. The simulator rejects each order (`reject_next_orders`) so no position opens and
-the next event can be entered at once. Benchmark-only settings: baseline tracking off, the filters off,
-reject alarms off, and the bot's own entry ceiling (`ACTIONS_PER_MINUTE`, 600 a minute) lifted.
+tick_to_order_us: in process, against the in-memory simulator (memory streams, no MockClock), 10,000 events.
+Each event moves xyz:TSLA's oracle under a wide book (no signal), then sends the book frame that creates the
+dislocation: an ask 50 bps under the oracle. The detector fires on that frame and the entry is signed and
+handed to the socket. The figure is the bot's own `OrderLatency` measurement (the feed's receipt of the
+frame → the signed order handed to the transport), every sample collected through a wrapper on its
+listener. The simulator rejects each order (`reject_next_orders`) so no position opens and the next event
+can be entered at once.
 
-startup_to_ready_s: loopback simulator (Hypercorn, real sockets) with 42 markets; from the call to run_bot
-to the WebSocket LIVE, every book seeded and the desk READY.
+Benchmark-only settings: baseline tracking and the filters off; the mark-mid divergence gate off (the
+simulator's mark follows the oracle frame, which comes before the dislocating book); reject alarms off; and
+the bot's own ceilings lifted: entries (`ACTIONS_PER_MINUTE`, 600 a minute) and WebSocket messages
+(`websocket.messages_per_minute`, the exchange's 2,000 a minute, which 10,000 events in seconds would
+exhaust: the bot would rightly wait for its budget and the benchmark would measure that).
+
+sim_frame_to_order_us: the same events against the loopback simulator (Hypercorn, real sockets), measured
+by the simulator: the dislocating bbo frame sent → the order post received.
+
+startup_to_ready_s: loopback simulator with 42 markets; from the call to run_bot to the WebSocket LIVE,
+every book seeded and the desk READY.
 
 Prints one JSON object.    .venv/bin/python benchmarks/bench_tick_to_order.py [--events 10000]
 """
@@ -28,6 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import structlog
 import trio
 
@@ -115,6 +125,7 @@ max_alarming_rejects = 0
 max_consecutive_failures = 0
 [risk]
 max_bbo_age_ms = 0
+max_mark_mid_divergence_bps = 0
 [detector]
 baseline_tracking = false
 consecutive_moves_filter = false
@@ -126,6 +137,13 @@ record_market_data = false
 [telemetry]
 log_level = "error"
 """
+
+
+def bench_config(data_dir: Path, coins: list[str], api_url: str, ws_url: str) -> Config:
+    cfg = parse_config(config_text(data_dir, coins, api_url, ws_url), source="bench")
+    with attrs.validators.disabled():  # past the config's own range: benchmark only
+        unlimited = attrs.evolve(cfg.websocket, messages_per_minute=10**9)
+    return attrs.evolve(cfg, websocket=unlimited)
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -182,12 +200,29 @@ async def _ready(running: Running, markets: int) -> None:
         await trio.sleep(0.001)
 
 
+def _oracle(i: int) -> Decimal:
+    return Decimal("430.00") if i % 2 == 0 else Decimal("431.00")
+
+
+def _move_oracle(sim: MemorySim | RunningSim, i: int) -> None:
+    """A new oracle under a book wide enough around the old and the new one that neither frame signals (the
+    detector enters once per oracle update and side, so each event needs a fresh one)."""
+    low, high = sorted((_oracle(i - 1), _oracle(i)))
+    bid, ask = (
+        (low * Decimal("0.99")).quantize(Decimal("0.01")),
+        (high * Decimal("1.01")).quantize(Decimal("0.01")),
+    )
+    sim.exchange.set_maker_quotes(COIN, [(bid, Decimal(10))], [(ask, Decimal(10))])
+    sim.exchange.set_oracle(COIN, _oracle(i))
+
+
 def _dislocate(sim: MemorySim | RunningSim, i: int) -> None:
-    oracle = Decimal("430.00") if i % 2 == 0 else Decimal("431.00")
+    """The book frame that creates the dislocation: an ask 50 bps under the oracle. The order it draws is
+    rejected, so no position opens and the next event can be entered at once."""
+    oracle = _oracle(i)
     ask = (oracle * Decimal("0.995")).quantize(Decimal("0.01"))
     bid = (oracle * Decimal("0.990")).quantize(Decimal("0.01"))
     sim.exchange.reject_next_orders(1, REJECT_TEXT)
-    sim.exchange.set_oracle(COIN, oracle)
     sim.exchange.set_maker_quotes(COIN, [(bid, Decimal(10))], [(ask, Decimal(10))])
 
 
@@ -200,14 +235,17 @@ async def _dislocate_each(
     pause_s: float,
     before_each: Callable[[], None] = lambda: None,
 ) -> tuple[int, int, float]:
-    """Dislocate up to `events` times within `time_limit_s`, each time waiting up to EVENT_TIMEOUT_S for
-    `arrived[0]`, then `pause_s`; return the events done, those missed, and the seconds it took."""
+    """Up to `events` times within `time_limit_s`: move the oracle, wait `pause_s` for the bot to take it in,
+    dislocate, and wait up to EVENT_TIMEOUT_S for `arrived[0]`; return the events done, those missed, and
+    the seconds it took."""
     await trio.sleep(0.5)
     started = time.perf_counter()
     done = missed = 0
-    for i in range(events):
+    for i in range(1, events + 1):
         if time.perf_counter() - started > time_limit_s:
             break
+        _move_oracle(sim, i)
+        await trio.sleep(pause_s)
         arrived[0] = trio.Event()
         before_each()
         _dislocate(sim, i)
@@ -216,7 +254,6 @@ async def _dislocate_each(
         if not arrived[0].is_set():
             missed += 1
         done += 1
-        await trio.sleep(pause_s)
     return done, missed, time.perf_counter() - started
 
 
@@ -233,9 +270,7 @@ async def measure_tick_to_order(events: int, time_limit_s: float) -> dict[str, A
                     task_status=task_status,
                 )
             )
-            cfg = parse_config(
-                config_text(Path(data_dir), [COIN], "http://sim.local", "ws://sim.local/ws"), source="bench"
-            )
+            cfg = bench_config(Path(data_dir), [COIN], "http://sim.local", "ws://sim.local/ws")
             running = await _start_ready_bot(
                 nursery,
                 cfg,
@@ -244,7 +279,7 @@ async def measure_tick_to_order(events: int, time_limit_s: float) -> dict[str, A
                 wall_ms=trio_wall_clock(WALL_START_MS),
             )
             _collect(running, samples, arrived)
-            # 0.5 ms: let the reject answer be processed before the next event
+            # 0.5 ms: the new oracle (and the last reject's answer) taken in before the dislocation
             done, missed, elapsed = await _dislocate_each(sim, arrived, events, time_limit_s, pause_s=0.0005)
             nursery.cancel_scope.cancel()
     return {
@@ -308,7 +343,7 @@ async def measure_sim_frame_to_order(events: int, time_limit_s: float) -> dict[s
             )
             sim.timing.sent.append(on_sent)
             sim.timing.received.append(on_received)
-            cfg = parse_config(config_text(Path(data_dir), [COIN], sim.http_url, sim.ws_url), source="bench")
+            cfg = bench_config(Path(data_dir), [COIN], sim.http_url, sim.ws_url)
             await _start_ready_bot(nursery, cfg, 1)
             done, missed, _ = await _dislocate_each(
                 sim, arrived, events, time_limit_s, pause_s=0.001, before_each=forget_bbo
@@ -334,7 +369,7 @@ async def measure_startup(markets: int) -> float:
                 )
             )
             coins = [c for c in sim.exchange.coins if c.startswith("xyz:")]
-            cfg = parse_config(config_text(Path(data_dir), coins, sim.http_url, sim.ws_url), source="bench")
+            cfg = bench_config(Path(data_dir), coins, sim.http_url, sim.ws_url)
             begun = trio.current_time()
             await _start_ready_bot(nursery, cfg, len(coins))
             elapsed = trio.current_time() - begun
