@@ -109,8 +109,10 @@ class AppliedFill:
     size: Decimal
     px: Decimal
     oid: int | None
-    source: str  # "response" or "userFills"
+    source: str  # "response", "orderUpdates" or "userFills"
     effect: FillEffect
+    tid: int | None = None  # the exchange's trade id and fee, when this is one whole userFills fill
+    fee: Decimal | None = None
 
     @property
     def opens_from_flat(self) -> bool:
@@ -435,27 +437,57 @@ class PositionTracker:
         for fill in frame.fills:
             if fill.tid in self._seen_tids:
                 self.stats["fills_duplicate"] += 1
-                continue
-            self._remember_tid(fill.tid)
-            if frame.is_snapshot:
-                self.stats["fills_in_snapshot"] += 1  # already in positions (or in the next resync)
-                continue
-            self._on_streamed_fill(fill)
+            elif frame.is_snapshot:
+                # Not applied: already in positions, or fetched by the reconcile after a reconnect. Nor
+                # remembered: that fetch must still apply (and journal) a fill made while we were away.
+                self.stats["fills_in_snapshot"] += 1
+            else:
+                self._remember_tid(fill.tid)
+                self._on_streamed_fill(fill)
 
     def _on_streamed_fill(self, fill: Fill) -> None:
         excess = self._progress_of(fill.oid).excess_from_stream(fill.sz, fill.px)
         if excess is None:
             self.stats["fills_already_counted"] += 1
-        elif fill.time_ms < self._absorbed_through_ms.get(fill.coin, -1):
-            # An accepted snapshot taken after it holds it. A fill in the snapshot's own millisecond is
-            # counted: over-counting makes the gates stricter until the next resync; under-counting could
-            # let an entry pass a cap.
+        elif self._held_by_accepted_snapshot(fill):
             self.stats["fills_absorbed_by_snapshot"] += 1
         else:
-            self._apply(fill.coin, fill.side, *excess, oid=fill.oid, source="userFills")
+            whole = excess[0] == fill.sz
+            self._apply(
+                fill.coin,
+                fill.side,
+                *excess,
+                oid=fill.oid,
+                source="userFills",
+                tid=fill.tid,
+                fee=fill.fee if whole else None,
+            )
+
+    def _held_by_accepted_snapshot(self, fill: Fill) -> bool:
+        """Whether a position snapshot accepted since holds this fill already (so it is not applied again).
+
+        Judged by exchange time: the fill is older than the newest snapshot accepted for its market. A fill in
+        the snapshot's own millisecond is counted: over-counting makes the gates stricter until the next
+        resync; under-counting could let an entry pass a cap. For the same reason a fill on a market with a
+        pending order is always counted: no snapshot is accepted for a market while it has one, so none taken
+        since that order was registered holds its fills, and exchange time alone would say otherwise when
+        the exchange's clock steps back (and an IOC's fill can come before its oid is known).
+        """
+        if self._pending.count(fill.coin):
+            return False
+        return fill.time_ms < self._absorbed_through_ms.get(fill.coin, -1)
 
     def _apply(
-        self, coin: str, side: Side, size: Decimal, px: Decimal, *, oid: int | None, source: str
+        self,
+        coin: str,
+        side: Side,
+        size: Decimal,
+        px: Decimal,
+        *,
+        oid: int | None,
+        source: str,
+        tid: int | None = None,
+        fee: Decimal | None = None,
     ) -> None:
         now_ms = self._wall_ms()
         effect = apply_fill(self._positions.get(coin), coin, side, size, px, time_ms=now_ms)
@@ -465,7 +497,7 @@ class PositionTracker:
             self._positions[coin] = effect.position
         self._last_activity[coin] = trio.current_time()
         self.stats[f"fills_applied_{source}"] += 1
-        applied = AppliedFill(coin, side, size, px, oid, source, effect)
+        applied = AppliedFill(coin, side, size, px, oid, source, effect, tid=tid, fee=fee)
         log.info(
             "fill applied", coin=coin, side=side.value, size=str(size), px=str(px), oid=oid, source=source
         )

@@ -153,16 +153,23 @@ async def test_duplicated_userfills_are_counted_once(tracker: PositionTracker) -
     assert tracker.stats["fills_duplicate"] == 1
 
 
-async def test_a_userfills_snapshot_is_not_replayed_and_its_fills_are_remembered(
+async def test_a_userfills_snapshot_is_not_replayed_but_a_reconcile_fetch_of_its_fill_is(
     tracker: PositionTracker,
 ) -> None:
+    """The resubscription's snapshot comes before the reconcile's userFillsByTime: a fill made while the
+    socket was down is in both, and the fetch must still apply (and journal) it, once."""
     handle = tracker.handle
-    old = fill(81, "0.5", "400")
-    await handle.user_fills(fills(old, snapshot=True))
-    await handle.user_fills(fills(old))  # the same fill streamed again after a reconnect
+    gap_fill = fill(81, "0.5", "400")
+    await handle.user_fills(fills(gap_fill, snapshot=True))
     await handle.settled()
     assert handle.position(TSLA) is None
+    await handle.user_fills(fills(gap_fill))  # the reconcile's fetch
+    await handle.user_fills(fills(gap_fill))  # and its overlap, asked again
+    await handle.settled()
+    position = handle.position(TSLA)
+    assert position is not None and position.size == D("0.5")
     assert tracker.stats["fills_in_snapshot"] == 1 and tracker.stats["fills_duplicate"] == 1
+    assert tracker.stats["fills_applied_userFills"] == 1
 
 
 async def test_a_fill_of_an_order_we_do_not_know_still_moves_the_position(tracker: PositionTracker) -> None:
@@ -182,6 +189,26 @@ async def test_fill_listeners_hear_realized_pnl(tracker: PositionTracker) -> Non
     await handle.settled()
     assert [(f.side, f.effect.realized_pnl) for f in heard] == [(Side.BUY, D(0)), (Side.SELL, D("2.0"))]
     assert handle.position(TSLA) is None
+
+
+async def test_an_applied_fill_carries_the_exchange_tid_and_fee_only_when_it_is_one_whole_fill(
+    tracker: PositionTracker,
+) -> None:
+    """The journal keys fills by the exchange's trade id and books its fee: a fill applied from userFills
+    as a whole carries both; what a response applied first, and the rest a fill adds, carry no fee."""
+    heard: list[AppliedFill] = []
+    tracker.fill_listeners.append(heard.append)
+    handle = tracker.handle
+    await handle.user_fills(fills(fill(84, "0.2", "430", tid=7001)))
+    pending = await registered(handle, size="0.3")
+    await handle.response_fill(pending.cloid, 85, D("0.1"), D(431), ends_order=False)
+    await handle.user_fills(fills(fill(85, "0.3", "431", tid=7002)))
+    await handle.settled()
+    assert [(f.source, f.size, f.tid, f.fee) for f in heard] == [
+        ("userFills", D("0.2"), 7001, D("0.01")),
+        ("response", D("0.1"), None, None),
+        ("userFills", D("0.2"), 7002, None),
+    ]
 
 
 # -- order updates ---------------------------------------------------------------------------------------
@@ -287,6 +314,27 @@ async def test_fills_an_accepted_snapshot_holds_are_not_counted_again(tracker: P
     position = handle.position(TSLA)
     assert position is not None and position.size == D("0.3")
     assert tracker.stats["fills_absorbed_by_snapshot"] == 1
+
+
+async def test_a_fill_of_a_pending_order_counts_even_when_the_exchange_clock_stepped_back(
+    tracker: PositionTracker,
+) -> None:
+    """Soak, 24 h: a snapshot accepted at exchange time 5,000, then the exchange's clock stepped back and an
+    exit (IOC, oid not known yet) filled at 4,000. Its fill must count: it cannot be in a snapshot accepted
+    before the order was registered. Dropped as 'absorbed', it reached neither position nor journal."""
+    handle = tracker.handle
+    await handle.resync(
+        frozenset({TSLA}), {TSLA: (D("0.2"), D(430))}, 5_000, requested_at=trio.current_time()
+    )
+    await handle.settled()
+    exit_order = await registered(handle, size="0.2", side=Side.SELL, reduce_only=True)
+    stepped_back = attrs.evolve(fill(90, "0.2", "431", side=Side.SELL), time_ms=4_000)
+    await handle.user_fills(fills(stepped_back))
+    await handle.order_updates(update(exit_order, 90, "filled"))
+    await handle.settled()
+    assert handle.position(TSLA) is None
+    assert handle.pending_orders() == []
+    assert tracker.stats["fills_applied_userFills"] == 1 and tracker.stats["fills_absorbed_by_snapshot"] == 0
 
 
 async def test_a_late_response_after_an_accepted_snapshot_is_not_counted_again(
