@@ -383,9 +383,11 @@ class Journal:
     def order_ended(self, cloid: str, state: str, reason: str, oid: int | None) -> None:
         self._offer((_ORDER_ENDED, (cloid, oid, state, reason, self._wall_ms())))
 
-    def fill(self, fill: AppliedFill, *, tid: int | None = None, fee: Decimal | None = None) -> None:
+    def fill(self, fill: AppliedFill) -> None:
         """Journal an applied fill (`PositionTracker.fill_listeners`), the round trip it ends and the entry
-        time it sets or clears. `tid` and `fee` when the source reported them."""
+        time it sets or clears; with the exchange's trade id and fee when the fill carries them, else the fee
+        estimated from the configured rate."""
+        tid, fee = fill.tid, fill.fee
         now_ms = self._wall_ms()
         self._fill_seq += 1
         fill_id = str(tid) if tid is not None else f"{fill.source}:{fill.oid}:{now_ms}:{self._fill_seq}"

@@ -4,8 +4,9 @@ The predecessor's monitor only ever saw orderUpdates rejections, so its loss and
 This one is fed by every source that matters, and each limit latches the `HardStop` with a reason that names
 the figure and the limit:
 
-- fills (`PositionTracker.fill_listeners`): the realised PnL of the closed part minus an estimated fee
-  (|size| · px · fee_bps / 1e4: the response path carries no fee) goes into a rolling window; a net loss
+- fills (`PositionTracker.fill_listeners`): the realised PnL of the closed part minus the fee, the exchange's
+  when the fill carries it, else estimated (|size| · px · fee_bps / 1e4: the response path carries no fee)
+  and the journal does the same, so both show one PnL; the net goes into a rolling window; a net loss
   above `max_loss_usd` within the window latches. Every fill counts, opening ones by their fee.
 - round trips: a market's position from flat back to flat (a flip ends one and starts the next; the fee of
   the flipping fill is split by size). Its PnL includes fees; < 0 is a loss, anything else a win. Losing
@@ -75,7 +76,8 @@ class MonitorSettings:
 
 @attrs.frozen
 class RiskFigures:
-    """What the dashboard shows. PnL figures are net of the estimated fees; `fees_usd` is their total."""
+    """What the dashboard shows. PnL figures are net of fees (the exchange's, else estimated); `fees_usd` is
+    their total."""
 
     realized_pnl_window_usd: Decimal
     realized_pnl_total_usd: Decimal
@@ -153,7 +155,7 @@ class RiskMonitor:
 
     def on_fill(self, fill: AppliedFill) -> None:
         now_us = _now_us()
-        fee = abs(fill.size) * fill.px * self._fee_rate
+        fee = abs(fill.size) * fill.px * self._fee_rate if fill.fee is None else fill.fee
         net = fill.effect.realized_pnl - fee
         self._fees_total += fee
         self._pnl_total += net

@@ -41,7 +41,7 @@ class Trader:
             self.positions.pop(coin, None)
         else:
             self.positions[coin] = effect.position
-        self.journal.fill(AppliedFill(coin, side, D(size), D(px), 1, "userFills", effect), fee=D(fee))
+        self.journal.fill(AppliedFill(coin, side, D(size), D(px), 1, "userFills", effect, fee=D(fee)))
 
     def signal(self, coin: str, side: Side, raw_edge_bps: float) -> None:
         self.journal.signal(

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -180,7 +181,8 @@ async def test_every_table_round_trips(autojump_clock: trio.testing.MockClock, t
         jr.order_registered(order)
         await trio.sleep(1.0)
         jr.order_ended(cloid.value, "filled", "filled", 777)
-        jr.fill(book.fill("XYZ:A", Side.BUY, "2", "100", time_ms=START_MS + 1000), tid=5001, fee=D("0.02"))
+        opened = book.fill("XYZ:A", Side.BUY, "2", "100", time_ms=START_MS + 1000)
+        jr.fill(attrs.evolve(opened, tid=5001, fee=D("0.02")))
         await trio.sleep(2.0)
         jr.fill(book.fill("XYZ:A", Side.SELL, "2", "101", time_ms=START_MS + 3000))
         jr.risk_event("flatten_failure", "XYZ:A: timeout")

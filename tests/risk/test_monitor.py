@@ -64,13 +64,16 @@ class Desk:
         self.monitor = RiskMonitor(settings, self.stop)
         self.positions: dict[str, Position] = {}
 
-    def fill(self, coin: str, side: Side, size: str, px: str) -> None:
+    def fill(self, coin: str, side: Side, size: str, px: str, *, fee: str | None = None) -> None:
         effect = apply_fill(self.positions.get(coin), coin, side, Decimal(size), Decimal(px), time_ms=NOW_MS)
         if effect.position is None:
             self.positions.pop(coin, None)
         else:
             self.positions[coin] = effect.position
-        self.monitor.on_fill(AppliedFill(coin, side, Decimal(size), Decimal(px), 1, "response", effect))
+        exchange_fee = None if fee is None else Decimal(fee)
+        self.monitor.on_fill(
+            AppliedFill(coin, side, Decimal(size), Decimal(px), 1, "response", effect, fee=exchange_fee)
+        )
 
     def round_trip(self, open_px: str, close_px: str, coin: str = TSLA) -> None:
         self.fill(coin, Side.BUY, "1", open_px)
@@ -103,6 +106,16 @@ async def test_a_loss_equal_to_the_limit_does_not_latch_and_a_cent_more_does(tmp
     assert desk.latch is not None
     assert desk.latch.trigger == REALIZED_LOSS
     assert desk.latch.reason == "realised loss 20.01 USD over the last 3600 s exceeds 20"
+
+
+async def test_the_exchange_fee_counts_where_the_fill_carries_it(tmp_path: Path) -> None:
+    """The estimate (fee_bps) only stands in when the source reported no fee, as in the journal."""
+    desk = Desk(tmp_path, attrs.evolve(LIMITS, fee_bps=10.0))
+    desk.fill(TSLA, Side.BUY, "1", "100", fee="0.5")
+    desk.fill(TSLA, Side.SELL, "1", "110")  # no fee reported: 10 bps of 110
+    figures = desk.monitor.figures()
+    assert figures.fees_usd == Decimal("0.61")
+    assert figures.realized_pnl_total_usd == Decimal("9.39")
 
 
 async def test_gains_in_the_window_offset_losses(tmp_path: Path) -> None:
