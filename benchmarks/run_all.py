@@ -23,13 +23,22 @@ BENCHMARKS = {
     "signal": "bench_signal.py",
     "tick_to_order": "bench_tick_to_order.py",
 }
+# `--quick`: each script on a sample too small for figures worth quoting, to prove the whole run works
+# (the test suite does this; `make bench` never does).
+QUICK_ARGS = {
+    "signing": ["--n", "20"],
+    "engine": ["--n", "200"],
+    "feed": ["--n", "2000"],
+    "signal": ["--n", "2000"],
+    "tick_to_order": ["--events", "20", "--sim-events", "10"],
+}
 SCRIPT_LIMIT_S = 240  # the slowest script takes about a minute; past this one is stuck
 
 
-def run(script: str) -> dict[str, Any]:
+def run(script: str, args: list[str]) -> dict[str, Any]:
     here = Path(__file__).resolve().parent
     result = subprocess.run(
-        [sys.executable, str(here / script)],
+        [sys.executable, str(here / script), *args],
         capture_output=True,
         text=True,
         check=True,
@@ -75,12 +84,14 @@ def _cpu_model() -> str:
 
 
 def main() -> None:
+    quick = "--quick" in sys.argv[1:]
     started = time.perf_counter()
-    details = {name: run(script) for name, script in BENCHMARKS.items()}
+    details = {name: run(script, QUICK_ARGS[name] if quick else []) for name, script in BENCHMARKS.items()}
     figures = {
         **headline(details),
         "machine": machine(),
         "elapsed_s": round(time.perf_counter() - started, 1),
+        "quick": quick,
         "details": details,
     }
     print(json.dumps(figures, indent=2))
