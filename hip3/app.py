@@ -9,7 +9,7 @@ still use them while it stops and every buffered record is written.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,7 @@ from hip3.persist.market_recording import MarketRecorder
 from hip3.persist.recorder import SignalRecorder
 from hip3.risk.market_gates import MarketRiskGates, RiskSettings
 from hip3.strategy.detector import Detector, DetectorSettings
-from hip3.strategy.signal import Signal
-from hip3.strategy.signal_task import run_signal_task
+from hip3.strategy.signal_task import SignalListener, run_signal_task
 
 log = structlog.get_logger(__name__)
 
@@ -143,13 +142,6 @@ def _detector(cfg: Config) -> Detector:
     allowlist = cfg.markets.allowlist
     thresholds = {e.coin: float(e.threshold_bps) for e in allowlist if e.threshold_bps is not None}
     return Detector(settings, thresholds_bps=thresholds)
-
-
-def _awaitable(listener: Callable[[Signal], None]) -> Callable[[Signal], Awaitable[None]]:
-    async def call(signal: Signal) -> None:
-        listener(signal)
-
-    return call
 
 
 def _markets_to_watch(cfg: Config, registry: MarketRegistry) -> list[str]:
@@ -255,11 +247,11 @@ async def run_bot(
             record_seed = None if market is None else market.record_seed
             await body.start(run_book_seeding, ws, feed, http.info, record_seed)
             await body.start(recorder.run)
-            listeners = [_awaitable(recorder.on_signal), _awaitable(ops.on_signal)]
+            listeners: list[SignalListener] = []
             market_listeners = []
             if desk is not None:
                 await start_body(desk, body, ws, http)
-                listeners.insert(0, desk.pipeline.on_signal)  # the entry first: bookkeeping waits, not it
+                listeners.append(desk.pipeline.on_signal)
                 market_listeners.append(desk.exits.on_market_update)
             await start_ops_body(ops, body, cfg, ws=ws, risk=risk, desk=desk, wall_ms=wall_ms)
             await body.start(
@@ -268,6 +260,7 @@ async def run_bot(
                     risk,
                     detector,
                     listeners,
+                    bookkeepers=[recorder.on_signal, ops.on_signal],
                     market_listeners=market_listeners,
                     task_status=task_status,
                 )

@@ -17,6 +17,7 @@ from hip3.strategy.detector import Detector
 from hip3.strategy.signal import Signal
 
 SignalListener = Callable[[Signal], Awaitable[None]]  # awaited: an entry may wait for the tracker's inbox
+SignalBookkeeper = Callable[[Signal], None]  # records a signal: the recorder, the journal, the dashboard
 MarketListener = Callable[[str], None]  # told of every market whose data changed (exits: mark regression)
 
 
@@ -36,9 +37,11 @@ async def run_signal_task(
     detector: Detector,
     listeners: Sequence[SignalListener],
     *,
+    bookkeepers: Sequence[SignalBookkeeper] = (),
     market_listeners: Sequence[MarketListener] = (),
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """`listeners` act on a signal (the entry pipeline), `bookkeepers` record it, once its order is out."""
     task_status.started()
     while True:
         for coin in await feed.dirty.take():
@@ -46,5 +49,22 @@ async def run_signal_task(
                 market_listener(coin)
             signal = evaluate_market(feed.states[coin], risk, detector, trio.current_time())
             if signal is not None:
-                for listener in listeners:
-                    await listener(signal)
+                await hand_on(signal, listeners, bookkeepers)
+
+
+async def hand_on(
+    signal: Signal, listeners: Sequence[SignalListener], bookkeepers: Sequence[SignalBookkeeper]
+) -> None:
+    """The listeners, then the bookkeepers after the task a listener woke has run (the sender: it signs and
+    hands the order over in one step), so that recording a signal never delays its order.
+
+    Trio runs the tasks made runnable during one step in the next batch, in random order: one checkpoint
+    puts this task in the batch with the sender, the second puts it after the sender's step.
+    """
+    for listener in listeners:
+        await listener(signal)
+    if bookkeepers:
+        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint()
+        for bookkeeper in bookkeepers:
+            bookkeeper(signal)
