@@ -1,4 +1,4 @@
-"""`hip3 replay RECORDING… --config FILE --scenario FILE`: the real bot, in trading mode, against a replay
+"""`hip3 replay RECORDING… [--config FILE] [--scenario FILE]`: the real bot, in trading mode, against a replay
 exchange driven by a raw market recording, on a virtual clock; then the report from the bot's own journal.
 
 Same code path as live: `run_bot` builds the same feed, risk gates, detector, entry gates, desk and exits;
@@ -40,7 +40,7 @@ import trio.testing
 
 from hip3.app import Running, Transports, run_bot
 from hip3.app_trading import graceful_shutdown
-from hip3.config import Config
+from hip3.config import Config, MarketEntry, MarketsConfig
 from hip3.core.clock import trio_wall_clock
 from hip3.keys import KEY_ENV_VAR
 from hip3.launch import EXIT_INVALID, EXIT_OK, load_or_report
@@ -57,6 +57,7 @@ from hip3.sim.scenario_file import default_scenario, load_scenario
 REPLAY_KEY_HEX = "0x" + hashlib.sha256(b"hip3 replay account").hexdigest()  # a throwaway, public key
 REPLAY_KEY = SigningKey.from_hex(REPLAY_KEY_HEX)
 DEFAULT_FUND_USDC = Decimal(10_000)
+DEFAULT_CONFIG = "config/default.toml"  # the shipped observation config, as `hip3 report` assumes
 DEFAULT_STARTUP_S = (
     10.0  # virtual seconds the bot gets to discover, subscribe and sync before the first frame
 )
@@ -73,11 +74,16 @@ class ReplayResult:
     seeded_coins: frozenset[str]  # coins whose starting book is a recorded seed (the rest: a first bbo)
 
 
-def replay_config(cfg: Config, data_dir: Path, account: str) -> Config:
-    """`cfg` as the replay runs it: trading, the replay account, its own data directory, no recording."""
+def replay_config(cfg: Config, data_dir: Path, account: str, coins: Iterable[str] = ()) -> Config:
+    """`cfg` as the replay runs it: trading, the replay account, its own data directory, no recording, and
+    nothing that reaches outside (no dashboard port, no webhook alerts). An observation config with no
+    allowlist watched every market of its dexes: the replay trades those of `coins` (the exchange's)."""
     return attrs.evolve(
         cfg,
         mode="trading",
+        markets=attrs.evolve(cfg.markets, allowlist=_allowlist(cfg.markets, coins)),
+        dashboard=attrs.evolve(cfg.dashboard, enabled=False),
+        alerts=attrs.evolve(cfg.alerts, webhook_url=None),
         account=attrs.evolve(
             cfg.account,
             account_address=account.lower(),
@@ -92,6 +98,15 @@ def replay_config(cfg: Config, data_dir: Path, account: str) -> Config:
             record_market_data=False,
         ),
     )
+
+
+def _allowlist(markets: MarketsConfig, coins: Iterable[str]) -> tuple[MarketEntry, ...]:
+    if markets.allowlist:
+        return markets.allowlist
+    watched = [
+        coin for coin in coins if ":" in coin and (not markets.dexes or coin.split(":")[0] in markets.dexes)
+    ]
+    return tuple(MarketEntry(coin=coin) for coin in sorted(watched))
 
 
 def _parsed(exchange: ReplayExchange, frames: Iterator[TimedFrame]) -> Iterator[tuple[float, MarketFrame]]:
@@ -209,7 +224,7 @@ async def run_replay(
     exchange = ReplayExchange(scenario, wall_ms=wall_ms)
     exchange.sim.fund(REPLAY_KEY.address, fund_usdc)
     to_drive, seeded = start_books(exchange, itertools.chain([first], frames))
-    replay_cfg = replay_config(cfg, data_dir, REPLAY_KEY.address)
+    replay_cfg = replay_config(cfg, data_dir, REPLAY_KEY.address, exchange.sim.coins)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_tick, exchange)
         ws_server = MemoryWsServer(exchange, nursery)
@@ -239,7 +254,9 @@ async def run_replay(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recording", nargs="+", type=Path, help="recording files (*.jsonl.gz) or directories")
     parser.add_argument(
-        "--config", required=True, help="the bot's configuration (its mode and account are ignored)"
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"the bot's config, mode, account, dashboard and alerts aside (default: {DEFAULT_CONFIG})",
     )
     parser.add_argument(
         "--scenario", type=Path, help="scenario TOML giving the markets' specs (default: the shipped default)"

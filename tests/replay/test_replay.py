@@ -13,12 +13,14 @@ import gzip
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import orjson
 import pytest
 import trio
 import trio.testing
 
 from hip3 import cli
+from hip3.config import load_config
 from hip3.core.clock import trio_wall_clock
 from hip3.ops.report import build_report, render_table
 from hip3.persist.jsonl import run_inline
@@ -30,9 +32,10 @@ from hip3.persist.market_recording import (
     read_recording,
 )
 from hip3.replay.exchange import ReplayExchange, parse_frame, parse_seed
-from hip3.replay.run import ReplayResult, run_replay, start_books
+from hip3.replay.run import ReplayResult, replay_config, run_replay, start_books
 from hip3.replay.source import read_recordings
 from hip3.sim.scenario_file import parse_scenario
+from tests.conftest import REPO_ROOT
 from tests.test_observation import SCENARIO
 from tests.test_operations import enter_on_a_jump, journal_rows, start_bot, start_sim, trading_config
 from tests.test_trading import TSLA, config_text, exchange_size, until
@@ -288,3 +291,31 @@ def test_the_replay_command_names_a_missing_or_damaged_recording_and_fails(
     empty.mkdir()
     assert cli.main(["replay", str(empty), *config]) == 1
     assert capsys.readouterr().err == "hip3 replay: the recording holds no frames\n"
+
+
+def test_the_replay_command_runs_on_the_shipped_config_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_dir, _, options = _recorded_live_run(tmp_path)
+    scenario = options[options.index("--scenario") + 1]
+    monkeypatch.chdir(REPO_ROOT)  # config/default.toml, as `hip3 report` finds it
+    out = tmp_path / "replay"
+    code = cli.main(["replay", str(live_dir / "market"), "--scenario", scenario, "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert printed.out.rstrip("\n").rsplit("\n", 1)[1].endswith(f"journal {out / 'journal.sqlite3'}")
+
+
+def test_a_replay_of_an_observation_config_trades_its_markets_and_reaches_nothing_outside(
+    tmp_path: Path,
+) -> None:
+    """The shipped observation config watches every xyz market, serves a dashboard and may send webhook
+    alerts: its replay trades those markets, and serves and sends nothing."""
+    live = load_config(REPO_ROOT / "config" / "default.toml")
+    live = attrs.evolve(live, alerts=attrs.evolve(live.alerts, webhook_url="https://alerts.example/hook"))
+    assert live.dashboard.enabled and live.alerts.webhook_url and live.markets.allowlist == ()
+    coins = ["BTC", "xyz:TSLA", "flx:OIL", "xyz:GOLD"]
+    replayed = replay_config(live, tmp_path, "0x" + "ab" * 20, coins)
+    assert [entry.coin for entry in replayed.markets.allowlist] == ["xyz:GOLD", "xyz:TSLA"]
+    assert not replayed.dashboard.enabled and replayed.alerts.webhook_url is None
+    assert replayed.mode == "trading" and not replayed.persistence.record_market_data
