@@ -21,14 +21,14 @@ from typing import Any
 import attrs
 import trio
 import trio.testing
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from hip3.position.model import PendingOrder
 from hip3.position.tracker import AppliedFill
 from hip3.protocol.messages import OrderStatus, OrderUpdates, parse_fill_list, parse_frame
 from hip3.sim.events import SimEvent, UserFilled
-from tests.position.test_interleavings import LIMITS, USER, World, new_world, step
+from tests.position.test_interleavings import LIMITS, USER, World, mock_clock_settings, new_world, step
 
 SCALE = max(1, int(os.environ.get("HIP3_FUZZ_EXAMPLES", "1")))
 # the World's own steps, and the redeliveries this file adds
@@ -154,15 +154,7 @@ class Courier:
             assert size <= filled.get(oid, D(0)), (oid, size, filled.get(oid))
 
 
-@settings(
-    max_examples=40 * SCALE,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.large_base_example,
-    ],
-)
+@mock_clock_settings(40 * SCALE)
 @given(data=st.data())
 async def test_own_responses_updates_and_fills_in_any_order_twice_or_late_end_equal_to_the_exchange(
     data: st.DataObject, autojump_clock: trio.testing.MockClock

@@ -40,7 +40,7 @@ from hip3.protocol.messages import OrderUpdates, UserFills, parse_fill_list, par
 from hip3.sim.events import UserFilled
 from hip3.sim.harness import MemorySim
 from tests.fuzz.test_hostile_input import Injector, start_bot
-from tests.position.test_interleavings import MARKS, USER, World, new_world
+from tests.position.test_interleavings import MARKS, USER, World, mock_clock_settings, new_world
 from tests.test_trading import KEY, TSLA, enter_on_a_jump, exchange_size, until
 
 SCALE = max(1, int(os.environ.get("HIP3_FUZZ_EXAMPLES", "1")))
@@ -167,11 +167,7 @@ async def _act(action: str, sim: MemorySim, running: Any, injector: Injector, fr
 # ----------------------------------------------------------------------------- first seen in a snapshot
 
 
-@settings(
-    max_examples=60 * SCALE,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@mock_clock_settings(60 * SCALE)
 @given(data=st.data())
 async def test_a_real_fills_frames_replayed_around_snapshots_and_resyncs_count_it_once(
     data: st.DataObject, autojump_clock: trio.testing.MockClock

@@ -223,16 +223,21 @@ async def step(world: World, data: st.DataObject, name: str) -> None:
         world.check_ended_orders_left_the_table()
 
 
-# The MockClock fixture is shared by the examples: it holds no state that one example could leave behind.
-@settings(
-    max_examples=80,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.large_base_example,
-    ],
-)
+def mock_clock_settings(max_examples: int) -> settings:
+    """A property's settings under the MockClock fixture, which the examples share: it holds no state that
+    one example could leave behind. Virtual time makes wall-time deadlines meaningless."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.large_base_example,
+        ],
+    )
+
+
+@mock_clock_settings(80)
 @given(data=st.data())
 async def test_random_interleavings_keep_caps_and_end_equal_to_the_exchange(
     data: st.DataObject, autojump_clock: trio.testing.MockClock
