@@ -6,13 +6,16 @@ STAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck pytest bench clean
 
+# Set-up goes to stderr, so that `make bench > figures.json` holds the JSON alone even on a fresh machine.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "creating $(VENV)" >&2
+	@$(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "installing hip3 and its dev tools into $(VENV)" >&2
+	@$(BIN)/python -m pip install --quiet -e '.[dev]' >&2
+	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/hip3 demo
@@ -31,7 +34,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	@$(BIN)/python benchmarks/run_all.py  # @: stdout is the JSON document alone
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
