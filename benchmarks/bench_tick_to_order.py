@@ -349,6 +349,10 @@ async def measure_sim_frame_to_order(events: int, time_limit_s: float) -> dict[s
                 sim, arrived, events, time_limit_s, pause_s=0.001, before_each=forget_bbo
             )
             nursery.cancel_scope.cancel()
+    if sim.timing.errors:  # the figures would be wrong: say so rather than print them
+        raise RuntimeError(
+            f"{sim.timing.errors} frame timing listener errors, first: {sim.timing.first_error!r}"
+        )
     figures = percentiles(samples)
     return {
         "p50": figures["p50"],

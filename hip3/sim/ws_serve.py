@@ -30,22 +30,34 @@ FrameListener = Callable[[str, float], None]  # (frame text, trio.current_time()
 class FrameTiming:
     """Listeners told of every frame a session sends (after the carrier took it) and receives (as it
     arrives), with `trio.current_time()`: to measure the bot from the exchange's side (frame sent → order
-    received)."""
+    received).
+
+    A listener that raises never takes the session down (the client would only see a dropped connection):
+    `errors` counts such failures and `first_error` keeps the first, for the one measuring to check.
+    """
 
     sent: list[FrameListener] = attrs.field(factory=list)
     received: list[FrameListener] = attrs.field(factory=list)
+    errors: int = 0
+    first_error: Exception | None = None
 
     def on_sent(self, text: str) -> None:
-        if self.sent:
-            now = trio.current_time()
-            for listener in self.sent:
-                listener(text, now)
+        self._tell(self.sent, text)
 
     def on_received(self, text: str) -> None:
-        if self.received:
-            now = trio.current_time()
-            for listener in self.received:
+        self._tell(self.received, text)
+
+    def _tell(self, listeners: list[FrameListener], text: str) -> None:
+        if not listeners:
+            return
+        now = trio.current_time()
+        for listener in listeners:
+            try:
                 listener(text, now)
+            except Exception as exc:  # counted and kept: the measurement's problem, not the session's
+                self.errors += 1
+                if self.first_error is None:
+                    self.first_error = exc
 
 
 class ConnectionGone(Exception):

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from hip3.sim.events import AssetCtxChanged, BookChanged, MidsChanged, OrderUpdated, TradesPrinted, UserFilled
+from hip3.sim.ws_serve import FrameTiming
 from hip3.sim.ws_session import GREETING, WsSession
 from tests.sim_front.fake_exchange import BOOK, FakeExchange
 
@@ -184,3 +186,21 @@ def test_a_client_that_cannot_keep_up_is_marked_overflowed(exchange: FakeExchang
 def test_close_removes_the_listener(session: WsSession, exchange: FakeExchange) -> None:
     session.close()
     assert exchange.listeners == []
+
+
+async def test_a_frame_timing_listener_that_raises_is_counted_and_the_others_still_hear(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A broken measurement must not drop the session (the client would see only a lost connection)."""
+    timing = FrameTiming()
+    heard: list[str] = []
+
+    def broken(text: str, now: float) -> None:
+        raise KeyError(text)
+
+    timing.sent += [broken, lambda text, now: heard.append(text)]
+    timing.on_sent("one")
+    timing.on_sent("two")
+    timing.on_received("three")  # no listener there: nothing happens
+    assert heard == ["one", "two"]
+    assert timing.errors == 2 and isinstance(timing.first_error, KeyError)
