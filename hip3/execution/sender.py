@@ -162,12 +162,13 @@ class Sender:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for _ in range(self._max_posts_in_flight):
-                nursery.start_soon(self._post_batches)  # their failure ends this nursery, and the sender
+                await nursery.start(self._post_batches)
             task_status.started()
 
-    async def _post_batches(self) -> None:
+    async def _post_batches(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """One of `max_posts_in_flight` loops, each posting the next batch: a waiting loop takes a submission
         in one task switch (no task to spawn per batch), and a busy one leaves it to gather for the next."""
+        task_status.started()
         while True:
             batch = await self._scheduler.next_batch()
             try:

@@ -110,6 +110,28 @@ async def test_data_frames_reach_their_consumers(
     assert frame.bid is not None and frame.ask is not None and frame.bid.px < frame.ask.px
 
 
+async def test_a_frame_handler_runs_in_the_reader_before_the_channels_until_removed(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim = await start_sim(nursery)
+    connection = WsConnection(sim.ws_server.connect, NO_JITTER)
+    connection.subscribe(TSLA_BBO)
+    bbos = connection.frames(Bbo)
+    handled: list[tuple[Bbo, float]] = []
+    remove = connection.on_frames(lambda frame, at: handled.append((frame, at)), Bbo)
+    await nursery.start(connection.run)
+    await connection.wait_live()
+    sim.process.force_jump("xyz:TSLA", 80)
+    frame = await bbos.receive()
+    assert handled and handled[-1][0] is frame  # handled before the channel's consumer got it
+    assert handled[-1][1] <= trio.current_time()
+    remove()
+    count = len(handled)
+    sim.process.force_jump("xyz:TSLA", -80)
+    await bbos.receive()
+    assert len(handled) == count
+
+
 @pytest.mark.deadline(600)
 async def test_heartbeat_pings_after_45_quiet_seconds(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
