@@ -268,6 +268,7 @@ async def start_body(desk: Desk, body: trio.Nursery, ws: WsConnection, http: Htt
             interval_s=cfg.position.position_resync_interval_secs,
             ws_status=ws.status,
             synced=desk.synced,
+            hold_until=desk.reconciled,
             task_status=task_status,
         )
     )

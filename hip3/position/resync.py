@@ -50,12 +50,18 @@ class Resyncer:
         interval_s: float,
         ws_status: Watched[Status],
         synced: Watched[bool],
+        hold_until: Watched[bool] | None = None,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Resync at start, every `interval_s` (0: not periodically), and whenever a new connection is LIVE.
 
         `synced` holds only while the last successful resync started and ended on the connection that is
         LIVE now: fills during a gap are then in the snapshot or in that connection's stream.
+
+        After the first, a resync waits while `hold_until` is False (trading: the reconnect's reconcile is
+        running). The reconcile applies the gap's fills, then resyncs itself; a snapshot accepted before those
+        fills would hold them already, so the tracker would rightly not apply them, and they would reach
+        neither the journal nor the risk monitor.
         """
         live_epoch, failed = await self._attempt(ws_status, synced)
         task_status.started()
@@ -63,6 +69,8 @@ class Resyncer:
             if failed:
                 await trio.sleep(RETRY_S)
             await _until_resync_due(ws_status, live_epoch, interval_s, synced)
+            if hold_until is not None:
+                await hold_until.wait_for(bool)
             live_epoch, failed = await self._attempt(ws_status, synced)
 
     async def _attempt(self, ws_status: Watched[Status], synced: Watched[bool]) -> tuple[int | None, bool]:

@@ -65,7 +65,9 @@ class Rig:
         return sizes[0] if sizes else D(0)
 
 
-async def start_rig(nursery: trio.Nursery, *, interval_s: float = 0) -> Rig:
+async def start_rig(
+    nursery: trio.Nursery, *, interval_s: float = 0, hold_until: Watched[bool] | None = None
+) -> Rig:
     sim: MemorySim = await nursery.start(
         lambda task_status: run_memory_sim(
             shipped_scenario("calm"), fund=[(USER, D(10_000))], task_status=task_status
@@ -84,7 +86,11 @@ async def start_rig(nursery: trio.Nursery, *, interval_s: float = 0) -> Rig:
     await ws.wait_live()
     await nursery.start(
         lambda task_status: rig.resyncer.run(
-            interval_s=interval_s, ws_status=ws.status, synced=synced, task_status=task_status
+            interval_s=interval_s,
+            ws_status=ws.status,
+            synced=synced,
+            hold_until=hold_until,
+            task_status=task_status,
         )
     )
     return rig
@@ -139,6 +145,25 @@ async def test_a_fill_during_the_reconnect_gap_is_reconciled_once(
     # the resubscription's snapshot holds both fills: one already streamed, one from the gap; neither is
     # replayed into positions (the gap fill came in through the resync)
     assert rig.tracker.stats["fills_duplicate"] == 1 and rig.tracker.stats["fills_in_snapshot"] == 1
+
+
+async def test_a_resync_after_a_reconnect_waits_for_the_reconcile(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A snapshot accepted before the reconcile applied the gap's fills would hold them: the tracker would
+    not apply them, and the journal would never see them. So the reconnect's resync waits for the
+    reconcile."""
+    reconciled = Watched(True)
+    rig = await start_rig(nursery, hold_until=reconciled)
+    calls_before = len(rig.info_calls)
+    reconciled.set(False)  # as the reconcile task does when the connection drops
+    rig.sim.faults.drop_websockets()
+    await rig.ws.wait_live(after_epoch=1)
+    await trio.sleep(30)
+    assert len(rig.info_calls) == calls_before and not rig.synced.value
+    reconciled.set(True)
+    await rig.synced.wait_for(lambda value: value)
+    assert len(rig.info_calls) == calls_before + len(DEX_COINS)
 
 
 @pytest.mark.deadline(300)
