@@ -95,15 +95,22 @@ async def test_not_live_without_acks_and_reconnects_after_the_subscribe_timeout(
     assert connection.stats["connections_lost"] == 1
 
 
-async def test_data_frames_reach_their_consumers(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
-) -> None:
+async def live_with_a_bbo_consumer(
+    nursery: trio.Nursery,
+) -> tuple[MemorySim, WsConnection, trio.MemoryReceiveChannel[Bbo]]:
     sim = await start_sim(nursery)
     connection = WsConnection(sim.ws_server.connect, NO_JITTER)
     connection.subscribe(TSLA_BBO)
     bbos = connection.frames(Bbo)
     await nursery.start(connection.run)
     await connection.wait_live()
+    return sim, connection, bbos
+
+
+async def test_data_frames_reach_their_consumers(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim, _, bbos = await live_with_a_bbo_consumer(nursery)
     sim.process.force_jump("xyz:TSLA", 80)
     frame = await bbos.receive()
     assert isinstance(frame, Bbo) and frame.coin == "xyz:TSLA"
@@ -113,14 +120,9 @@ async def test_data_frames_reach_their_consumers(
 async def test_a_frame_handler_runs_in_the_reader_before_the_channels_until_removed(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    sim = await start_sim(nursery)
-    connection = WsConnection(sim.ws_server.connect, NO_JITTER)
-    connection.subscribe(TSLA_BBO)
-    bbos = connection.frames(Bbo)
+    sim, connection, bbos = await live_with_a_bbo_consumer(nursery)
     handled: list[tuple[Bbo, float]] = []
     remove = connection.on_frames(lambda frame, at: handled.append((frame, at)), Bbo)
-    await nursery.start(connection.run)
-    await connection.wait_live()
     sim.process.force_jump("xyz:TSLA", 80)
     frame = await bbos.receive()
     assert handled and handled[-1][0] is frame  # handled before the channel's consumer got it
