@@ -43,3 +43,14 @@ def test_the_benchmark_document_has_every_headline_figure() -> None:
     assert details["engine"]["ledger_consistent"] is True
     assert details["signal"]["markets"] == 50
     assert figures["quick"] is True and figures["machine"]["python"]
+
+
+def test_the_scenario_figures_are_taken_from_the_market_process() -> None:
+    """docs/simulator.md quotes benchmarks/bench_scenario.py: every dislocation it counts rose above the bar,
+    and the same seed gives the same figures."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_scenario.py"), "--minutes", "2"]
+    runs = [subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT) for _ in range(2)]
+    first, second = (json.loads(run.stdout) for run in runs)
+    assert first == second
+    assert first["dislocations"] > 0 and first["markets"] == 12
+    assert first["peak_bps_p10"] > first["above_bps"] and first["length_s_median"] > 0
