@@ -17,17 +17,17 @@ import trio
 
 from hip3.core.market import MarketSpec
 from hip3.core.order import Cloid, Side, Tif
-from hip3.core.rounding import RoundingError, round_price
-from hip3.execution.gates import Admitted, EntryGates
+from hip3.core.rounding import RoundingError
+from hip3.execution.gates import Admitted, EntryGates, Refused, Valuation
 from hip3.execution.scheduler import Scheduler, SubmitResult
 from hip3.execution.sizing import SizeDropped, size_entry
+from hip3.position.exits import slipped_limit
 from hip3.position.model import PendingOrder
 from hip3.position.tracker import TrackerHandle
 from hip3.protocol.messages import OrderState
 from hip3.strategy.signal import Signal
 
 log = structlog.get_logger(__name__)
-BPS = Decimal(10_000)
 
 
 class EntryPipeline:
@@ -48,15 +48,17 @@ class EntryPipeline:
         self._specs = specs
         self._marks = marks
         self._max_order_notional = max_order_notional
-        self._slippage = slippage_bps / BPS
+        self._slippage_bps = slippage_bps
         self.stats: Counter[str] = Counter()
         self.queued_listeners: list[Callable[[PendingOrder, Signal], None]] = []
 
     async def on_signal(self, signal: Signal) -> None:
-        order = self._order_for(signal)
+        # One valuation for sizing and the gates: no await between here and `admit`, so it is still current.
+        valuation = self._gates.value(signal.coin)
+        order = self._order_for(signal, valuation)
         if order is None:
             return
-        admitted = self._gates.admit(order)
+        admitted = self._gates.admit(order, valuation)
         if not isinstance(admitted, Admitted):
             self.stats[f"refused_{admitted.gate.value}"] += 1
             return
@@ -70,12 +72,12 @@ class EntryPipeline:
         for listener in self.queued_listeners:
             listener(order, signal)
 
-    def _order_for(self, signal: Signal) -> PendingOrder | None:
+    def _order_for(self, signal: Signal, valuation: Valuation | Refused) -> PendingOrder | None:
         spec, mark = self._specs.get(signal.coin), self._marks(signal.coin)
         if spec is None or mark is None:
             self.stats["no_spec_or_mark"] += 1
             return None
-        room = self._gates.remaining_cap(signal.coin)
+        room = self._gates.remaining_cap(signal.coin, valuation)
         cap = min(room, self._max_order_notional) if room is not None else Decimal(0)
         sized = size_entry(
             spec,
@@ -104,9 +106,8 @@ class EntryPipeline:
         )
 
     def _limit_price(self, spec: MarketSpec, side: Side, best_px: Decimal) -> Decimal | None:
-        moved = best_px * (1 + self._slippage) if side.is_buy else best_px * (1 - self._slippage)
         try:
-            return round_price(moved, spec, side)
+            return slipped_limit(best_px, side, self._slippage_bps, spec)
         except RoundingError as exc:
             self.stats["price_unroundable"] += 1
             log.warning("entry price cannot be rounded", coin=spec.name, error=str(exc))

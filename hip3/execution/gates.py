@@ -98,8 +98,8 @@ class _MarketExposure:
 
 
 @attrs.frozen
-class _Valuation:
-    """Everything the notional gates compare, at the marks of one instant."""
+class Valuation:
+    """Everything the notional gates compare, at the marks of one instant (see `EntryGates.value`)."""
 
     coin: str
     mark: Decimal
@@ -139,13 +139,17 @@ class EntryGates:
     def counters(self) -> Mapping[Gate, int]:
         return MappingProxyType(self._counters)
 
-    def admit(self, order: PendingOrder) -> Admitted | Refused:
-        """Run the gates for an entry; if all pass, register it with the tracker in the same step."""
+    def admit(self, order: PendingOrder, valuation: Valuation | Refused | None = None) -> Admitted | Refused:
+        """Run the gates for an entry; if all pass, register it with the tracker in the same step.
+
+        `valuation`, if given, is `value(order.coin)` taken earlier in the same synchronous step (no await
+        since), so the exposure is not valued twice per signal; without it the gates value it themselves.
+        """
         if order.reduce_only:
             raise ValueError(
                 f"{order.coin}: reduce-only orders are exits and do not go through the entry gates"
             )
-        refused = self._first_refusal(order)
+        refused = self._first_refusal(order, self._valuation_of(order.coin, valuation))
         if refused is not None:
             self._note_refused(order.coin, refused)
             return refused
@@ -153,9 +157,12 @@ class EntryGates:
         self._note_admitted(order.coin)
         return Admitted(order, registered_fast)
 
-    def remaining_cap(self, coin: str) -> Decimal | None:
-        """Notional a new order on `coin` may still add under both limits; None if a mark is missing."""
-        valuation = self._value(coin)
+    def remaining_cap(self, coin: str, valuation: Valuation | Refused | None = None) -> Decimal | None:
+        """Notional a new order on `coin` may still add under both limits; None if a mark is missing.
+
+        `valuation` as for `admit`: `value(coin)` from the same synchronous step, or None to value it here.
+        """
+        valuation = self._valuation_of(coin, valuation)
         if isinstance(valuation, Refused):
             return None
         market_room = self._limits.max_notional_per_market - valuation.here_notional
@@ -164,11 +171,11 @@ class EntryGates:
 
     # -- the gates, in order ---------------------------------------------------------------------------------
 
-    def _first_refusal(self, order: PendingOrder) -> Refused | None:
+    def _first_refusal(self, order: PendingOrder, valuation: Valuation | Refused) -> Refused | None:
         return (
             self._check_hard_stop()
             or self._check_ready()
-            or self._check_exposure(order)
+            or self._check_exposure(order, valuation)
             or self._check_market_state(order.coin)
             or self._check_budget()
         )
@@ -181,8 +188,7 @@ class EntryGates:
         reason = self._not_ready()
         return None if reason is None else Refused(Gate.READY, reason)
 
-    def _check_exposure(self, order: PendingOrder) -> Refused | None:
-        valuation = self._value(order.coin)
+    def _check_exposure(self, order: PendingOrder, valuation: Valuation | Refused) -> Refused | None:
         if isinstance(valuation, Refused):
             return valuation
         return (
@@ -191,7 +197,7 @@ class EntryGates:
             or self._check_concurrent(order.coin, valuation)
         )
 
-    def _check_market_notional(self, order: PendingOrder, valuation: _Valuation) -> Refused | None:
+    def _check_market_notional(self, order: PendingOrder, valuation: Valuation) -> Refused | None:
         mark, here = valuation.mark, valuation.here
         after = valuation.here_notional + order.size * mark
         limit = self._limits.max_notional_per_market
@@ -203,7 +209,7 @@ class EntryGates:
             f" + order {order.size * mark} at mark {mark} = {after} > {limit}",
         )
 
-    def _check_total_notional(self, order: PendingOrder, valuation: _Valuation) -> Refused | None:
+    def _check_total_notional(self, order: PendingOrder, valuation: Valuation) -> Refused | None:
         here_after = valuation.here_notional + order.size * valuation.mark
         total = valuation.others + here_after
         limit = self._limits.max_total_notional
@@ -214,7 +220,7 @@ class EntryGates:
             f"other markets {valuation.others} + {order.coin} {here_after} = {total} > {limit}",
         )
 
-    def _check_concurrent(self, coin: str, valuation: _Valuation) -> Refused | None:
+    def _check_concurrent(self, coin: str, valuation: Valuation) -> Refused | None:
         count = len(valuation.exposed_markets | {coin})
         limit = self._limits.max_concurrent_positions
         if count <= limit:
@@ -244,8 +250,11 @@ class EntryGates:
 
     # -- valuation -------------------------------------------------------------------------------------------
 
-    def _value(self, coin: str) -> _Valuation | Refused:
-        """This market's and the others' exposure at their marks; Refused if any needed mark is missing."""
+    def value(self, coin: str) -> Valuation | Refused:
+        """This market's and the others' exposure at their marks; Refused if any needed mark is missing.
+
+        Valid only until the next await: pass it to `remaining_cap` and `admit` within the same step.
+        """
         exposures = self._exposures()
         mark = self._usable_mark(coin)
         if mark is None:
@@ -260,7 +269,14 @@ class EntryGates:
                 )
             others += exposures[other].size * other_mark
         here = exposures.get(coin, _MarketExposure())
-        return _Valuation(coin, mark, here, others, frozenset(exposures))
+        return Valuation(coin, mark, here, others, frozenset(exposures))
+
+    def _valuation_of(self, coin: str, valuation: Valuation | Refused | None) -> Valuation | Refused:
+        if valuation is None:
+            return self.value(coin)
+        if isinstance(valuation, Valuation) and valuation.coin != coin:
+            raise ValueError(f"a valuation of {valuation.coin} cannot gate an order on {coin}")
+        return valuation
 
     def _usable_mark(self, coin: str) -> Decimal | None:
         mark = self._marks(coin)

@@ -41,7 +41,6 @@ from hip3.protocol.actions import (
     cancel_action,
     cancel_by_cloid_action,
     exchange_request,
-    order_action,
     order_action_of_wires,
     order_wire,
 )
@@ -185,14 +184,13 @@ class Sender:
         built = await self._build_wires(batch)
         if not built:
             return
-        orders = [order for order, _ in built]
-        outcome = await self._post_over_ws(order_action_of_wires([wire for _, wire in built]), len(orders))
+        outcome = await self._post_over_ws(_order_action(built), len(built))
         if isinstance(outcome, _SocketDown):
-            orders = await self._end_entries_while_socket_down(orders)
-            if not orders:
+            built = await self._end_entries_while_socket_down(built)
+            if not built:
                 return
-            outcome = await self._post_over_http(_order_action(orders), len(orders))
-        await self._apply_order_outcome(orders, outcome)
+            outcome = await self._post_over_http(_order_action(built), len(built))
+        await self._apply_order_outcome([order for order, _ in built], outcome)
 
     async def _build_wires(self, orders: Sequence[PendingOrder]) -> list[tuple[PendingOrder, dict[str, Any]]]:
         """Each order with its wire form, in order; the orders none can be made of (they would fail the whole
@@ -206,13 +204,15 @@ class Sender:
                 await self._tracker.order_ended(order.cloid, OrderState.REJECTED, f"invalid order: {exc}")
         return built
 
-    async def _end_entries_while_socket_down(self, orders: Sequence[PendingOrder]) -> list[PendingOrder]:
-        """End the new orders; return the reduce-only ones, which go over HTTP."""
-        for order in orders:
+    async def _end_entries_while_socket_down(
+        self, built: Sequence[tuple[PendingOrder, dict[str, Any]]]
+    ) -> list[tuple[PendingOrder, dict[str, Any]]]:
+        """End the new orders; return the reduce-only ones with their wire forms, which go over HTTP."""
+        for order, _ in built:
             if not order.reduce_only:
                 self.stats["entries_dropped_socket_down"] += 1
                 await self._tracker.order_ended(order.cloid, OrderState.REJECTED, WEBSOCKET_DOWN)
-        return [order for order in orders if order.reduce_only]
+        return [(order, wire) for order, wire in built if order.reduce_only]
 
     async def _apply_order_outcome(self, orders: Sequence[PendingOrder], outcome: PostOutcome) -> None:
         match outcome:
@@ -469,8 +469,9 @@ def _order_request(order: PendingOrder) -> OrderRequest:
     )
 
 
-def _order_action(orders: Sequence[PendingOrder]) -> Action:
-    return order_action([_order_request(order) for order in orders])
+def _order_action(built: Sequence[tuple[PendingOrder, dict[str, Any]]]) -> Action:
+    """The order action of orders whose wire forms `_build_wires` made."""
+    return order_action_of_wires([wire for _, wire in built])
 
 
 def _cloids_of(action: Action) -> tuple[str, ...]:

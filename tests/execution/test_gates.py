@@ -474,6 +474,31 @@ async def test_remaining_cap_is_the_smaller_room_under_both_limits(nursery: trio
     assert gates.remaining_cap(TSLA) is None
 
 
+async def test_a_valuation_taken_for_sizing_gates_as_a_fresh_one_would(nursery: trio.Nursery) -> None:
+    tracker, world = new_tracker(), World()
+    handle: TrackerHandle = await nursery.start(tracker.run)
+    await hold(handle, {GOLD: "0.3"})  # $60
+    gates = world.gates(handle)
+    valuation = gates.value(TSLA)
+
+    assert gates.remaining_cap(TSLA, valuation) == gates.remaining_cap(TSLA) == D("40.00")
+    assert gates.admit(entry(TSLA, "0.4001"), valuation) == gates.admit(entry(TSLA, "0.4001"))
+    assert refused_by(gates.admit(entry(TSLA, "0.4001"), valuation)) is Gate.TOTAL_NOTIONAL
+    assert isinstance(gates.admit(entry(TSLA, "0.4"), valuation), Admitted)  # 60 + 40 == 100
+
+
+async def test_a_valuation_of_another_market_is_refused() -> None:
+    tracker, world = new_tracker(), World()
+    gates = world.gates(tracker.handle)
+    valuation = gates.value(GOLD)
+
+    with pytest.raises(ValueError, match="a valuation of xyz:GOLD cannot gate an order on xyz:TSLA"):
+        gates.admit(entry(TSLA), valuation)
+    with pytest.raises(ValueError, match="a valuation of xyz:GOLD cannot gate an order on xyz:TSLA"):
+        gates.remaining_cap(TSLA, valuation)
+    assert tracker.handle.pending_count(TSLA) == 0
+
+
 async def test_u_boundary_a_size_made_at_mid_passes_the_gate_at_a_mark_half_a_percent_higher() -> None:
     tracker, world = new_tracker(), World()
     gates = world.gates(tracker.handle)

@@ -119,6 +119,13 @@ class Rig:
         await self.until_ended(order)
         return order
 
+    async def rest(self) -> PendingOrder:
+        """Register and submit a GTC buy below the book, and wait until the exchange has acked it."""
+        order = self.order(Side.BUY, "0.05", "420", Tif.GTC)
+        self.submit(order)
+        await self.until(lambda: self.tracker.pending_by_cloid(order.cloid).oid is not None)  # type: ignore[union-attr]
+        return order
+
     async def until(self, done: Callable[[], bool]) -> None:
         """Poll tracker state; the times asserted come from the recorded calls, not from this poll."""
         while not done():  # noqa: ASYNC110 - the tracker offers no event for "this order ended"
@@ -408,9 +415,7 @@ async def test_exits_and_cancels_go_over_http_while_the_socket_is_down_and_entri
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
     rig = await start_rig(nursery)
-    resting = rig.order(Side.BUY, "0.05", "420", Tif.GTC)
-    rig.submit(resting)
-    await rig.until(lambda: rig.tracker.pending_by_cloid(resting.cloid).oid is not None)  # type: ignore[union-attr]
+    resting = await rig.rest()
     exit_order = await open_position_then_drop_the_socket(rig)
     dropped_at = rig.now()
     entry = rig.order(Side.BUY, "0.05", "440")
@@ -434,9 +439,7 @@ async def test_cancels_by_cloid_and_of_an_order_already_gone(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
     rig = await start_rig(nursery)
-    resting = rig.order(Side.BUY, "0.05", "420", Tif.GTC)
-    rig.submit(resting)
-    await rig.until(lambda: rig.tracker.pending_by_cloid(resting.cloid).oid is not None)  # type: ignore[union-attr]
+    resting = await rig.rest()
     rig.scheduler.submit_cancel(CancelRequest(TSLA, TSLA_ASSET, None, resting.cloid))
     await rig.until_ended(resting)
     assert rig.tracker.of(resting)[-1][1:] == ("ended", (OrderState.CANCELLED, "cancelled by us"))
