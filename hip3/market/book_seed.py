@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import orjson
 import structlog
 import trio
 
 from hip3.market.feed import MarketFeed
 from hip3.net.ws import WsConnection
-from hip3.protocol.messages import Bbo, L2Book, parse_frame
+from hip3.protocol.messages import Bbo, L2Book, parse_l2_book_answer
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +42,7 @@ async def seed_books(feed: MarketFeed, info: InfoCall, on_answer: AnswerListener
             continue
         if on_answer is not None:
             on_answer(answer, trio.current_time())
-        book = parse_frame(_as_frame(answer))
+        book = parse_l2_book_answer(answer)
         if not isinstance(book, L2Book):
             log.warning("book seed unreadable", coin=coin)
             continue
@@ -52,11 +51,6 @@ async def seed_books(feed: MarketFeed, info: InfoCall, on_answer: AnswerListener
         feed.apply(_top_of_book(book), trio.current_time())
         applied += 1
     return applied
-
-
-def _as_frame(answer: Any) -> bytes:
-    """An /info l2Book answer has the l2Book frame's data shape: parse it with the frame parser."""
-    return orjson.dumps({"channel": "l2Book", "data": answer})
 
 
 async def run_book_seeding(

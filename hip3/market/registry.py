@@ -24,8 +24,6 @@ from hip3.protocol.meta import PerpDex, parse_meta, parse_perp_dexs
 
 log = structlog.get_logger(__name__)
 
-FIRST_DEX = ""
-
 
 class InfoSource(Protocol):
     """Anything that answers an /info request with the decoded JSON body (the HTTP client, a test adapter)."""

@@ -11,9 +11,7 @@ from decimal import Decimal
 
 import attrs
 
-from hip3.core.market import MarketSpec
-
-BPS = 10_000.0
+from hip3.core.market import BPS, MarketSpec
 
 
 @attrs.define(slots=True)

@@ -122,6 +122,10 @@ CONNECTION_ENDINGS = (
 )
 
 
+def _subscribe_message(subscription: Mapping[str, Any]) -> str:
+    return json.dumps({"method": "subscribe", "subscription": subscription})
+
+
 def _only_cancelled(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(_only_cancelled(inner) for inner in exc.exceptions)
@@ -168,9 +172,7 @@ class WsConnection:
             raise ValueError(f"not a subscription the exchange knows: {dict(subscription)!r}")
         self._subscriptions[key] = dict(subscription)
         if self._outbound_send is not None:
-            self._outbound_send.send_nowait(
-                json.dumps({"method": "subscribe", "subscription": dict(subscription)})
-            )
+            self._outbound_send.send_nowait(_subscribe_message(self._subscriptions[key]))
             if self.status.value.state is ConnectionState.LIVE:
                 self._set_state(ConnectionState.SUBSCRIBING)
 
@@ -274,7 +276,7 @@ class WsConnection:
         self._acked = set()
         self._set_state(ConnectionState.SUBSCRIBING)
         for subscription in self._subscriptions.values():
-            send.send_nowait(json.dumps({"method": "subscribe", "subscription": subscription}))
+            send.send_nowait(_subscribe_message(subscription))
         if not self._subscriptions:
             self._set_state(ConnectionState.LIVE)  # nothing to acknowledge
         async with trio.open_nursery() as tasks:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import trio
 
 from hip3.core.clock import WallClock
+from hip3.core.market import BPS
 from hip3.execution.latency import OrderLatency
 from hip3.market.state import MarketState
 from hip3.net.ws import Status
@@ -26,7 +27,6 @@ from hip3.risk.monitor import RiskFigures
 from hip3.strategy.signal import Signal
 
 RECENT_KEPT = 20
-BPS = 10_000.0
 
 
 class TradingParts(Protocol):
@@ -81,7 +81,7 @@ class BotView:
             {
                 "coin": signal.coin,
                 "at_ms": self._wall_ms(),
-                "side": signal.side.name.lower(),
+                "side": signal.side.label,
                 "raw_edge_bps": round(signal.raw_edge_bps, 2),
                 "net_edge_bps": round(signal.net_edge_bps, 2),
                 "threshold_bps": round(signal.threshold_bps, 2),
@@ -102,7 +102,7 @@ class BotView:
             {
                 "coin": fill.coin,
                 "at_ms": self._wall_ms(),
-                "side": fill.side.name.lower(),
+                "side": fill.side.label,
                 "size": str(fill.size),
                 "px": str(fill.px),
                 "realized_usd": str(fill.effect.realized_pnl),
@@ -114,16 +114,17 @@ class BotView:
 
     def snapshot(self) -> dict[str, Any]:
         status = self._ws_status()
+        figures = None if self._trading is None else self._trading.figures()  # one reading for the snapshot
         return {
             "markets": [self._market(state) for _, state in sorted(self._states.items())],
             "positions": self._positions(),
             "orders": self._orders(),
             "signals": list(self._signals),
             "fills": list(self._fills),
-            "risk": self._risk(),
+            "risk": self._risk(figures),
             "connection": {"state": status.state.value, "epoch": status.epoch},
             "latency": self._latency_figures(),
-            "summary": self._summary(),
+            "summary": self._summary(figures),
         }
 
     def latch_hard_stop(self, reason: str) -> str | None:
@@ -181,7 +182,7 @@ class BotView:
         return [
             {
                 "coin": order.coin,
-                "side": order.side.name.lower(),
+                "side": order.side.label,
                 "size": str(order.size),
                 "limit_px": str(order.limit_px),
                 "phase": order.phase.value,
@@ -190,11 +191,10 @@ class BotView:
             for order in self._trading.pending_orders()
         ]
 
-    def _risk(self) -> dict[str, Any]:
-        if self._trading is None:
+    def _risk(self, figures: RiskFigures | None) -> dict[str, Any]:
+        if self._trading is None or figures is None:
             return {"hard_stop": None, "counters": {"mode": "observation (no orders)"}}
         latch = self._trading.hard_stop.latched
-        figures = self._trading.figures()
         return {
             "hard_stop": None
             if latch is None
@@ -218,14 +218,13 @@ class BotView:
             "post_rtt_ms": self._latency.post_rtt_ms.percentiles(),
         }
 
-    def _summary(self) -> dict[str, Any]:
+    def _summary(self, figures: RiskFigures | None) -> dict[str, Any]:
         summary: dict[str, Any] = {
             "mode": self._mode,
             "uptime_s": round(trio.current_time() - self._started_at, 1),
             **self.counts,
         }
-        if self._trading is not None:
-            figures = self._trading.figures()
+        if figures is not None:
             rate = figures.win_rate
             summary |= {
                 "round_trips": figures.round_trips,

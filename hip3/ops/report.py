@@ -18,8 +18,9 @@ from typing import Any
 
 import attrs
 
+from hip3.core.market import BPS_DECIMAL
+
 ZERO = Decimal(0)
-BPS_PER_UNIT = Decimal(10_000)
 TOTAL = "TOTAL"
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _SINCE_RE = re.compile(r"(\d+)([smhd])")
@@ -49,7 +50,7 @@ class TripRow:
 
     @property
     def captured_bps(self) -> float:
-        return self.pnl_bps + float(self.fees_usd / self.entry_notional * BPS_PER_UNIT)
+        return self.pnl_bps + float(self.fees_usd / self.entry_notional * BPS_DECIMAL)
 
 
 @attrs.frozen(slots=True)

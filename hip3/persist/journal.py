@@ -36,6 +36,7 @@ import structlog
 import trio
 
 from hip3.core.clock import WallClock
+from hip3.core.market import BPS_DECIMAL
 from hip3.core.order import Side
 from hip3.execution.sender import RejectEvent
 from hip3.persist.jsonl import BlockingRunner, encode_line, run_in_worker_thread
@@ -47,8 +48,6 @@ log = structlog.get_logger(__name__)
 
 SCHEMA_VERSION = 1
 ZERO = Decimal(0)
-BPS_PER_UNIT = Decimal(10_000)
-
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS orders (
         cloid TEXT PRIMARY KEY, coin TEXT, side TEXT, size TEXT, limit_px TEXT, tif TEXT,
@@ -132,7 +131,7 @@ class RoundTrip:
 
     @property
     def pnl_bps(self) -> float:
-        return float(self.pnl_usd / self.entry_notional * BPS_PER_UNIT)
+        return float(self.pnl_usd / self.entry_notional * BPS_DECIMAL)
 
 
 @attrs.define(slots=True)
@@ -285,12 +284,15 @@ def read_entry_times(path: Path) -> dict[str, int]:
         return {}
     db = sqlite3.connect(path)
     try:
-        rows = db.execute("SELECT coin, entry_time_ms FROM entry_times").fetchall()
+        return _entry_times_in(db)
     except sqlite3.OperationalError:  # a journal created before any schema was written
         return {}
     finally:
         db.close()
-    return {coin: int(ms) for coin, ms in rows}
+
+
+def _entry_times_in(db: sqlite3.Connection) -> dict[str, int]:
+    return {coin: int(ms) for coin, ms in db.execute("SELECT coin, entry_time_ms FROM entry_times")}
 
 
 # -- the journal -------------------------------------------------------------------------------------------
@@ -347,7 +349,7 @@ class Journal:
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._overflow_size = overflow_size
-        self._fee_rate = estimated_fee_bps / BPS_PER_UNIT
+        self._fee_rate = estimated_fee_bps / BPS_DECIMAL
         self._signal_match_ms = signal_match_ms
         self._shutdown_timeout_s = shutdown_timeout_s
         self._run_blocking = run_blocking
@@ -370,7 +372,7 @@ class Journal:
         params = (
             order.cloid.value,
             order.coin,
-            _side_name(order.side),
+            order.side.label,
             str(order.size),
             str(order.limit_px),
             order.tif.value,
@@ -461,7 +463,7 @@ class Journal:
             tid,
             fill.oid,
             fill.coin,
-            _side_name(fill.side),
+            fill.side.label,
             str(fill.size),
             str(fill.px),
             None if fee is None else str(fee),
@@ -472,7 +474,7 @@ class Journal:
         )
 
     def _signal_for(self, coin: str, side: Side, now_ms: int) -> EntrySignal | None:
-        latest = self._last_signal.get((coin, _side_name(side)))
+        latest = self._last_signal.get((coin, side.label))
         if latest is None or now_ms - latest[1] > self._signal_match_ms:
             return None
         return latest[0]
@@ -537,7 +539,7 @@ class Journal:
         self._db = open_journal_db(self._path)
         restored = self._restored_entry_times
         if restored is None:
-            restored = dict(self._db.execute("SELECT coin, entry_time_ms FROM entry_times").fetchall())
+            restored = _entry_times_in(self._db)
         self._trips.restore_entry_times(restored)
         for coin, entry_ms in restored.items():
             self._entry_times.setdefault(coin, entry_ms)
@@ -608,10 +610,6 @@ class Journal:
             log.error("journal's final write outlived the shutdown bound", records=left)
         elif left:
             log.info("journal records written at shutdown", records=left)
-
-
-def _side_name(side: Side) -> str:
-    return side.name.lower()
 
 
 def _round_trip_params(trip: RoundTrip) -> tuple[object, ...]:

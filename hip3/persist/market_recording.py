@@ -104,8 +104,7 @@ class MarketRecorder:
 
     def record_frame(self, text: str, received_at: float) -> bool:
         """Queue a frame without waiting; False when the queue is full (see `DailyJsonl.record`)."""
-        wall = self._wall_ms()
-        return self._writer.record({"t": received_at, "w": wall, "frame": text}, wall_ms=wall)
+        return self._record("frame", text, received_at)
 
     async def record_frame_wait(self, text: str, received_at: float) -> bool:
         """Queue a frame, waiting for room if the queue is full (see `DailyJsonl.record_wait`)."""
@@ -116,8 +115,11 @@ class MarketRecorder:
         """Queue a book seed (an /info l2Book answer) without waiting; False if it is not one, or refused."""
         if not isinstance(answer, dict) or not isinstance(answer.get("coin"), str):
             return False
+        return self._record("seed", answer, received_at)
+
+    def _record(self, kind: str, value: Any, received_at: float) -> bool:
         wall = self._wall_ms()
-        return self._writer.record({"t": received_at, "w": wall, "seed": answer}, wall_ms=wall)
+        return self._writer.record({"t": received_at, "w": wall, kind: value}, wall_ms=wall)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self._writer.run(task_status=task_status)

@@ -26,8 +26,9 @@ import structlog
 import trio
 
 from hip3.core.clock import WallClock
+from hip3.core.market import BPS
 from hip3.core.order import Side
-from hip3.market.state import BPS, MarketState
+from hip3.market.state import MarketState
 from hip3.persist.jsonl import DailyJsonl
 
 log = structlog.get_logger(__name__)
@@ -181,7 +182,7 @@ class SignalRecorder:
         return {
             "signal_id": followup.signal_id,
             "coin": followup.coin,
-            "side": "buy" if followup.side.is_buy else "sell",
+            "side": followup.side.label,
             "offset_ms": round(followup.offset_s * 1000),
             "taken_px": prices.taken_px,
             "oracle_px": prices.oracle_px,

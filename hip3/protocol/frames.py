@@ -338,6 +338,14 @@ def _l2_book(message: dict[str, Any]) -> L2Book:
     return L2Book(text(data, "coin"), integer(data, "time"), _levels(bids), _levels(asks))
 
 
+def parse_l2_book_answer(answer: Any) -> L2Book | Malformed:
+    """An /info l2Book answer, which has the l2Book frame's data shape; never raises."""
+    try:
+        return _l2_book({"data": answer})
+    except PARSE_ERRORS as exc:
+        return Malformed("l2Book", reason_of(exc))
+
+
 def _levels(raw: Any) -> tuple[Level, ...]:
     if type(raw) is not list:
         raise WireError(f"a book side must be a list, got {short(raw)}")

@@ -30,6 +30,7 @@ from hip3.protocol.frames import (
     UserFills,
     parse_fill_list,
     parse_frame,
+    parse_l2_book_answer,
     subscription_key,
 )
 from hip3.protocol.responses import (
@@ -84,5 +85,6 @@ __all__ = [
     "parse_exchange_response",
     "parse_fill_list",
     "parse_frame",
+    "parse_l2_book_answer",
     "subscription_key",
 ]

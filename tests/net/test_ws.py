@@ -52,6 +52,16 @@ async def start_connection(
     return connection
 
 
+async def live_on_sim(
+    nursery: trio.Nursery, settings: WsSettings = NO_JITTER
+) -> tuple[MemorySim, WsConnection]:
+    """The calm simulator and a connection to it, LIVE with the TSLA bbo subscription."""
+    sim = await start_sim(nursery)
+    connection = await start_connection(nursery, sim.ws_server.connect, settings)
+    await connection.wait_live()
+    return sim, connection
+
+
 async def post_at_once(connection: WsConnection, count: int) -> list[float]:
     """Send `count` info posts together; the seconds from now at which each was answered, in answer order."""
     start = trio.current_time()
@@ -266,9 +276,7 @@ async def test_a_cancelled_live_connection_returns_without_waiting_for_the_close
 async def test_post_requests_over_the_socket(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    sim = await start_sim(nursery)
-    connection = await start_connection(nursery, sim.ws_server.connect)
-    await connection.wait_live()
+    _, connection = await live_on_sim(nursery)
     response = await connection.post("info", {"type": "l2Book", "coin": "xyz:TSLA"})
     assert response.kind == "info"
     assert response.payload["type"] == "l2Book" and response.payload["data"]["coin"] == "xyz:TSLA"
@@ -277,9 +285,7 @@ async def test_post_requests_over_the_socket(
 async def test_a_post_times_out_at_exactly_its_timeout(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    sim = await start_sim(nursery)
-    connection = await start_connection(nursery, sim.ws_server.connect)
-    await connection.wait_live()
+    sim, connection = await live_on_sim(nursery)
     sim.faults.delay_post_responses(10)
     start = trio.current_time()
     with pytest.raises(PostOutcomeUnknown, match="got no answer"):
@@ -304,9 +310,7 @@ async def test_a_post_fails_at_once_when_the_socket_is_down(autojump_clock: trio
 async def test_a_disconnect_ends_posts_in_flight_as_unknown(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    sim = await start_sim(nursery)
-    connection = await start_connection(nursery, sim.ws_server.connect)
-    await connection.wait_live()
+    sim, connection = await live_on_sim(nursery)
     sim.faults.delay_post_responses(10)
     start = trio.current_time()
 
@@ -343,12 +347,7 @@ async def test_every_message_shares_the_rate_limit(
 async def test_resubscribes_after_the_simulators_disconnects(
     fault: str, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    sim = await start_sim(nursery)
-    connection = WsConnection(sim.ws_server.connect, NO_JITTER)
-    connection.subscribe(TSLA_BBO)
-    bbos = connection.frames(Bbo)
-    await nursery.start(connection.run)
-    await connection.wait_live()
+    sim, connection, bbos = await live_with_a_bbo_consumer(nursery)
     if fault == "drop_websockets":
         sim.faults.drop_websockets()
     else:
@@ -421,11 +420,7 @@ async def test_subscriptions_for_42_markets_are_live_at_once(
 async def test_posts_in_flight_are_bounded(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    sim = await start_sim(nursery)
-    connection = await start_connection(
-        nursery, sim.ws_server.connect, attrs.evolve(NO_JITTER, max_inflight_posts=2)
-    )
-    await connection.wait_live()
+    sim, connection = await live_on_sim(nursery, attrs.evolve(NO_JITTER, max_inflight_posts=2))
     sim.faults.delay_post_responses(2)
     answered = await post_at_once(connection, 3)
     assert answered == [2.0, 2.0, 4.0]  # the third waits for a free slot, then its own 2 s

@@ -38,6 +38,7 @@ from hip3.protocol.messages import (
     UserFills,
     parse_exchange_response,
     parse_frame,
+    parse_l2_book_answer,
     subscription_key,
 )
 from tests.protocol import MIXED_CASE_USER, SUBSCRIPTIONS, TSLA_COIN, sim_frames, sim_frames_on
@@ -129,6 +130,21 @@ def test_l2_book_from_the_simulator() -> None:
         (Level(D("429.9"), D(1), 1), Level(D(429), D("0.1"), 1)),
         (Level(D("430.1"), D("0.8"), 1),),
     )
+
+
+def test_an_info_l2_book_answer_parses_like_the_frames_data() -> None:
+    """Book seeding reads the /info l2Book answer, which has the shape of the l2Book frame's data."""
+    data = sim_frames_on("l2Book")[-1]["data"]
+    assert parse_l2_book_answer(data) == parse_frame(json.dumps({"channel": "l2Book", "data": data}))
+    assert isinstance(parse_l2_book_answer(data), L2Book)
+
+
+@pytest.mark.parametrize(
+    "answer", [None, [], {"coin": "X", "time": 1}, {"coin": "X", "time": 1, "levels": 5}]
+)
+def test_an_unreadable_l2_book_answer_is_malformed(answer: Any) -> None:
+    result = parse_l2_book_answer(answer)
+    assert isinstance(result, Malformed) and result.kind == "l2Book"
 
 
 def test_empty_l2_book() -> None:
