@@ -14,22 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from decimal import Decimal
 
-from hip3.sim.market_process import MarketProcess
+from hip3.sim.market_process import MarketProcess, dislocation_bps
 from hip3.sim.scenario_file import shipped_scenario
-
-BPS = Decimal(10_000)
-
-
-def edge_bps(process: MarketProcess, coin: str) -> float:
-    oracle, quotes = process.oracle(coin), process.quotes(coin)
-    edges = [Decimal(0)]
-    if quotes.asks:
-        edges.append((oracle - quotes.asks[0][0]) / oracle * BPS)
-    if quotes.bids:
-        edges.append((quotes.bids[0][0] - oracle) / oracle * BPS)
-    return float(max(edges))  # a statistic: float
 
 
 def measure(scenario_name: str, minutes: float, above_bps: float) -> dict[str, object]:
@@ -42,7 +29,7 @@ def measure(scenario_name: str, minutes: float, above_bps: float) -> dict[str, o
     while (now_ms := process.next_event_ms()) <= end_ms:
         process.advance(now_ms)
         for coin in process.coins:
-            edge = edge_bps(process, coin)
+            edge = float(dislocation_bps(process.oracle(coin), process.quotes(coin)))  # a statistic
             opened = open_since.get(coin)
             if edge > above_bps:
                 open_since[coin] = (now_ms, edge) if opened is None else (opened[0], max(opened[1], edge))

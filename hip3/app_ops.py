@@ -64,7 +64,7 @@ class Ops:
     def on_signal(self, signal: Signal) -> None:
         self.view.on_signal(signal)
         self.journal.signal(signal)
-        self.metrics.signal(signal.coin, signal.side.name.lower())
+        self.metrics.signal(signal.coin, signal.side.label)
 
 
 @attrs.frozen

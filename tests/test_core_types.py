@@ -14,6 +14,7 @@ def test_side_wire_letters_and_signs() -> None:
     assert Side.from_wire("B") is Side.BUY and Side.from_wire("A") is Side.SELL
     assert Side.BUY.sign == 1 and Side.SELL.sign == -1
     assert Side.BUY.opposite is Side.SELL and Side.from_is_buy(False) is Side.SELL
+    assert (Side.BUY.label, Side.SELL.label) == ("buy", "sell")
     with pytest.raises(ValueError, match="side must be 'B' or 'A', got 'X'"):
         Side.from_wire("X")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -12,6 +13,9 @@ FIRST_DEX_INDEX = 0
 BUILDER_ASSET_BASE = 100_000
 BUILDER_DEX_STRIDE = 10_000
 PERP_MAX_DECIMALS = 6
+
+BPS = 10_000.0  # basis points per unit, for statistics (floats)
+BPS_DECIMAL = Decimal(10_000)  # the same for money (Decimal)
 
 
 @attrs.frozen(slots=True, order=True)

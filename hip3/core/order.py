@@ -23,6 +23,11 @@ class Side(enum.Enum):
         return 1 if self is Side.BUY else -1
 
     @property
+    def label(self) -> str:
+        """ "buy" or "sell": how logs, records, metrics and the dashboard name it."""
+        return "buy" if self is Side.BUY else "sell"
+
+    @property
     def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
 

@@ -38,7 +38,7 @@ import structlog
 import trio
 
 from hip3.core.clock import WallClock
-from hip3.core.market import MarketSpec
+from hip3.core.market import BPS_DECIMAL, MarketSpec
 from hip3.core.order import Cloid, Side, Tif
 from hip3.core.rounding import RoundingError, round_price, round_size
 from hip3.execution.scheduler import CancelRequest, Scheduler, SubmitResult
@@ -49,8 +49,6 @@ from hip3.position.tracker import AppliedFill, TrackerHandle
 from hip3.protocol.messages import OrderState
 
 log = structlog.get_logger(__name__)
-
-BPS = Decimal(10_000)
 REASON_TIME_STOP = "time_stop"
 REASON_MARK_REGRESSION = "mark_regression"
 
@@ -86,7 +84,7 @@ class Pricing(enum.Enum):
 
 def slipped_limit(reference: Decimal, side: Side, slippage_bps: Decimal, spec: MarketSpec) -> Decimal:
     """`reference` moved against us by slippage (up for a buy, down for a sell), rounded aggressively."""
-    slip = slippage_bps / BPS
+    slip = slippage_bps / BPS_DECIMAL
     raw = reference * (1 + slip) if side.is_buy else reference * (1 - slip)
     return round_price(raw, spec, side)
 
@@ -102,8 +100,8 @@ def regression_gap_bps(position: Position, state: MarketState) -> Decimal | None
     if oracle is None or oracle <= 0:
         return None
     if position.size > 0:
-        return None if state.bid_px is None else (oracle - state.bid_px) / oracle * BPS
-    return None if state.ask_px is None else (state.ask_px - oracle) / oracle * BPS
+        return None if state.bid_px is None else (oracle - state.bid_px) / oracle * BPS_DECIMAL
+    return None if state.ask_px is None else (state.ask_px - oracle) / oracle * BPS_DECIMAL
 
 
 def reference_price(state: MarketState, side: Side, pricing: Pricing) -> Decimal | None:

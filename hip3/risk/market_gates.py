@@ -40,8 +40,9 @@ from decimal import Decimal
 import attrs
 import structlog
 
+from hip3.core.market import BPS
 from hip3.market.registry import MarketRegistry
-from hip3.market.state import BPS, MarketState
+from hip3.market.state import MarketState
 
 log = structlog.get_logger(__name__)
 

@@ -35,6 +35,7 @@ import attrs
 import structlog
 import trio
 
+from hip3.core.market import BPS_DECIMAL
 from hip3.execution.rejects import RejectKind, classify_reject
 from hip3.execution.sender import RejectEvent
 from hip3.position.tracker import AppliedFill
@@ -54,7 +55,6 @@ log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
 ONE = Decimal(1)
 CENT = Decimal("0.01")
-BPS_PER_UNIT = Decimal(10_000)
 MICROS_PER_S = 1_000_000
 SIGNER_REJECTS: Final = frozenset({RejectKind.SIGNER, RejectKind.NONCE})
 
@@ -135,7 +135,7 @@ class RiskMonitor:
     def __init__(self, settings: MonitorSettings, hard_stop: HardStop) -> None:
         self._settings = settings
         self._hard_stop = hard_stop
-        self._fee_rate = Decimal(str(settings.fee_bps)) / BPS_PER_UNIT
+        self._fee_rate = Decimal(str(settings.fee_bps)) / BPS_DECIMAL
         self._window_text = f"{settings.window_s:g}"
         span_us = round(settings.window_s * MICROS_PER_S)
         self._pnl_window = RollingWindow(span_us)

@@ -10,12 +10,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import attrs
 
+from hip3.core.market import BPS_DECIMAL
 from hip3.core.rounding import to_wire
 
 USDC_QUANTUM = Decimal("0.000001")
 PRICE_QUANTUM = Decimal("0.00000001")  # computed prices (average, entry) on the wire: 8 decimals at most
 GROWTH_MODE_FACTOR = Decimal("0.1")
-BPS = Decimal(10_000)
 ZERO = Decimal(0)
 
 
@@ -54,7 +54,7 @@ def fee_split(
     Growth mode cuts both parts by 90 %: the reference's growth-mode table (scale 0.5 → (0.1, 0.05),
     3.01 → (0.301, 0.301) in units of x) shows the deployer part cut as well as the protocol part.
     """
-    x = base_bps / BPS
+    x = base_bps / BPS_DECIMAL
     if not builder_dex:
         return FeeSplit(x, ZERO)
     protocol = x if deployer_scale <= 1 else x * deployer_scale

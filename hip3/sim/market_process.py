@@ -22,13 +22,12 @@ from decimal import Decimal
 
 import attrs
 
-from hip3.core.market import MarketSpec
+from hip3.core.market import BPS_DECIMAL, MarketSpec
 from hip3.core.order import Side
 from hip3.core.rounding import PRICE_SIG_FIGS, ZeroSizeError, round_price, round_size
 from hip3.sim.scenario import MarketProcessDef, Scenario, market_spec
 
 CATCH_UP_STEP_MS = 250  # the makers re-quote this often while walking to a new reference
-BPS = Decimal(10_000)
 Level = tuple[Decimal, Decimal]  # (price, size)
 
 
@@ -255,7 +254,7 @@ class MarketProcess:
         move_bps = noise_bps + (jump_bps if jumps else 0.0)
         if market.forced_jump_bps is not None:
             move_bps, market.forced_jump_bps = market.forced_jump_bps, None
-        move = Decimal(f"{move_bps:.6f}") / BPS
+        move = Decimal(f"{move_bps:.6f}") / BPS_DECIMAL
         return max(-self._max_move, min(self._max_move, move))
 
     def _clamped_price(self, previous: Decimal, move: Decimal, spec: MarketSpec) -> Decimal:
@@ -304,7 +303,7 @@ def _side_levels(
     levels: list[Level] = []
     inside = reference  # each level must be strictly outside this price
     for index in range(params.levels):
-        offset = (half_spread + step * index) / BPS
+        offset = (half_spread + step * index) / BPS_DECIMAL
         if side is Side.BUY:
             price = _bid_price(reference * (1 - offset), inside, spec)
         else:
@@ -341,7 +340,7 @@ def dislocation_bps(oracle_px: Decimal, book: QuoteUpdate) -> Decimal:
     """
     edges = [Decimal(0)]
     if book.asks:
-        edges.append((oracle_px - book.asks[0][0]) / oracle_px * BPS)
+        edges.append((oracle_px - book.asks[0][0]) / oracle_px * BPS_DECIMAL)
     if book.bids:
-        edges.append((book.bids[0][0] - oracle_px) / oracle_px * BPS)
+        edges.append((book.bids[0][0] - oracle_px) / oracle_px * BPS_DECIMAL)
     return max(edges)

@@ -44,13 +44,13 @@ from decimal import Decimal
 
 import attrs
 
+from hip3.core.market import BPS
 from hip3.core.order import Side
 from hip3.market.state import MarketState
 from hip3.strategy.fees import effective_taker_fee_bps
 from hip3.strategy.oracle_tracker import DEFAULT_MAX_CHANGES, OracleDirection, OracleHistory, direction_of
 from hip3.strategy.signal import Signal
 
-BPS = 10_000.0
 CAP_BUFFER = Decimal("0.99")  # a size computed at the best price still fits the cap valued a little higher
 _NEVER = -1  # an oracle_updates count no market has: nothing seen or signalled yet
 

@@ -26,7 +26,8 @@ from decimal import Decimal
 
 import attrs
 
-BPS = 10_000.0
+from hip3.core.market import BPS
+
 DEFAULT_MAX_CHANGES = 256  # ~13 minutes of changes at the 3 s oracle cadence
 
 

@@ -39,7 +39,7 @@ class Signal:
         return {
             "id": self.id,
             "coin": self.coin,
-            "side": self.side.name.lower(),
+            "side": self.side.label,
             "raw_edge_bps": self.raw_edge_bps,
             "net_edge_bps": self.net_edge_bps,
             "threshold_bps": self.threshold_bps,
