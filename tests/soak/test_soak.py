@@ -15,7 +15,6 @@ import gc
 import logging
 import os
 import random
-import sqlite3
 import time
 import tracemalloc
 from collections import Counter
@@ -38,7 +37,8 @@ from hip3.sim.faults import FAULT_KINDS
 from hip3.sim.harness import MemorySim, run_memory_sim
 from hip3.sim.scenario import Scenario
 from hip3.sim.scenario_file import shipped_scenario
-from tests.test_trading import KEY, run_trading_bot
+from tests.persist.test_journal import rows as journal_rows
+from tests.test_trading import KEY, run_trading_bot, trading_head
 
 
 def soak_hours() -> float:
@@ -92,20 +92,9 @@ def soak_scenario() -> Scenario:
 
 
 def config(data_dir: Path) -> Config:
-    allowlist = ", ".join(f'{{ coin = "{coin}" }}' for coin in COINS)
     return parse_config(
-        f"""
-mode = "trading"
-[network]
-name = "local"
-api_url = "http://sim.local"
-ws_url = "ws://sim.local/ws"
-[account]
-account_address = "{KEY.address}"
-[markets]
-dexes = ["xyz"]
-allowlist = [{allowlist}]
-[position]
+        trading_head(COINS)
+        + f"""[position]
 max_notional_per_market = {CAP}
 max_total_notional = 150
 max_concurrent_positions = 3
@@ -269,14 +258,6 @@ def per_day(growth: int, traced_s: float) -> float:
     return growth * 86_400 / traced_s if traced_s else 0.0
 
 
-def journal_rows(path: Path, query: str) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(path)
-    try:
-        return db.execute(query).fetchall()
-    finally:
-        db.close()
-
-
 def signed(side: str, size: str) -> D:
     return D(size) if side in ("buy", "B") else -D(size)
 
@@ -365,9 +346,10 @@ async def test_soak(  # noqa: PLR0915
     )
     print("\n".join(memory_lines))
 
-    # every fault the simulator has was injected (a round of the deck holds each kind once)
-    if sum(injector.injected.values()) >= len(FAULT_KINDS):
-        assert set(injector.injected) == FAULT_KINDS
+    # every fault the simulator has was injected: an hour's faults, 1-4 minutes apart, are more than a round
+    # of the deck (each kind once); a shorter run (a diagnosis) may not get through one
+    if HOURS >= 1:
+        assert set(injector.injected) == FAULT_KINDS, dict(injector.injected)
     # (a) no cap ever exceeded, by the exchange's own audit
     assert audit["ledger_consistent"] and not audit["internal_errors"]
     for coin, market in audit["markets"].items():
